@@ -1,0 +1,40 @@
+"""The message the fan-out sends to the variants queue: one per (source, variant).
+
+Each message carries everything the worker needs (the resolved variant, watermark and
+limits), so a config change while messages are in flight cannot mix two configs in one
+source's outputs.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from prism.config import Limits, Variant, Watermark
+
+
+class SourceRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    size: int | None = None
+    version_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+
+class VariantTask(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A fresh id per registration of the source: a re-upload starts a new run, and a
+    # redelivered message of an old run is recognised as such.
+    run_id: str
+    job_id: str
+    source: SourceRef
+    variant: Variant
+    watermark: Watermark | None = None
+    output_key: str
+    limits: Limits = Limits()

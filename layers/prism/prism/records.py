@@ -1,0 +1,129 @@
+"""The processing log's records in DynamoDB, and their item layout.
+
+One table, two kinds of item under the same partition key (the source):
+- ``pk = SOURCE#<bucket>/<key>``, ``sk = SOURCE``: status and the expected/done/failed/
+  skipped counts, updated atomically by the workers;
+- ``pk = SOURCE#<bucket>/<key>``, ``sk = VARIANT#<name>``: one per variant with its
+  outcome, output key, size and timing, or the reason it failed or was skipped.
+A query on one partition returns a source with all of its variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+SOURCE_SK = "SOURCE"
+VARIANT_SK_PREFIX = "VARIANT#"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class SourceStatus(StrEnum):
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    COMPLETE_WITH_FAILURES = "complete_with_failures"
+    SKIPPED = "skipped"
+
+
+class VariantStatus(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def source_pk(bucket: str, key: str) -> str:
+    return f"SOURCE#{bucket}/{key}"
+
+
+def variant_sk(name: str) -> str:
+    return f"{VARIANT_SK_PREFIX}{name}"
+
+
+def final_source_status(done: int, failed: int, skipped: int) -> SourceStatus:
+    if failed:
+        return SourceStatus.COMPLETE_WITH_FAILURES
+    if skipped and not done:
+        return SourceStatus.SKIPPED
+    return SourceStatus.COMPLETE
+
+
+def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Plain values to DynamoDB AttributeValues, leaving out ``None``s."""
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
+    plain = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return {name: _plain_number(value) for name, value in plain.items()}
+
+
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    bucket: str
+    key: str
+    job_id: str
+    run_id: str
+    status: str
+    expected: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    etag: str | None = None
+    size: int | None = None
+    registered_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.done + self.failed + self.skipped >= self.expected
+
+    def to_item(self) -> dict[str, Any]:
+        return to_attributes({"pk": source_pk(self.bucket, self.key), "sk": SOURCE_SK, **asdict(self)})
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> SourceRecord:
+        return cls(**_known_fields(cls, from_attributes(item)))
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    bucket: str
+    key: str
+    variant: str
+    run_id: str
+    status: str
+    output_key: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    duration_ms: int | None = None
+    reason: str | None = None
+    error: str | None = None
+    finished_at: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        return to_attributes(
+            {"pk": source_pk(self.bucket, self.key), "sk": variant_sk(self.variant), **asdict(self)}
+        )
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> VariantRecord:
+        return cls(**_known_fields(cls, from_attributes(item)))
+
+
+def _known_fields(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    names = {field.name for field in fields(cls)}
+    return {name: value for name, value in values.items() if name in names}

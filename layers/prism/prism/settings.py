@@ -1,0 +1,65 @@
+"""Runtime settings, parsed once from the environment into a typed object.
+
+The names are the environment variables that ``template.yaml`` sets on every function;
+local runs and tests derive the same variables from the template. No endpoint URLs live
+here: pointing the SDK at moto is the job of ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    input_bucket: str
+    output_bucket: str
+    table_name: str
+    variants_queue_url: str
+    # SSM parameter holding the pipeline config ("default" as its value means built-in).
+    config_parameter: str
+    # Key prefix uploads arrive under; stripped when naming outputs.
+    upload_prefix: str = ""
+    # Pillow threads per worker invocation; Pillow releases the GIL while it works.
+    image_threads: int = 2
+    # S3/DynamoDB requests in flight at once per invocation.
+    io_concurrency: int = 16
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"environment variable {name} is not set")
+            return value
+
+        def positive_int(name: str, default: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+            if value < 1:
+                raise SettingsError(f"{name} must be at least 1, got {value}")
+            return value
+
+        return cls(
+            input_bucket=required("PRISM_INPUT_BUCKET"),
+            output_bucket=required("PRISM_OUTPUT_BUCKET"),
+            table_name=required("PRISM_TABLE_NAME"),
+            variants_queue_url=required("PRISM_VARIANTS_QUEUE_URL"),
+            config_parameter=required("PRISM_CONFIG_PARAMETER"),
+            upload_prefix=env.get("PRISM_UPLOAD_PREFIX", "").strip(),
+            image_threads=positive_int("PRISM_IMAGE_THREADS", min(os.cpu_count() or 2, 4)),
+            io_concurrency=positive_int("PRISM_IO_CONCURRENCY", 16),
+        )
