@@ -27,7 +27,9 @@ def source_stem(source_key: str, upload_prefix: str = "") -> str:
     return posixpath.join(directory, stem) if directory else stem
 
 
-def output_key(source_key: str, variant: Variant, *, upload_prefix: str = "", output_prefix: str = "") -> str:
+def output_key(
+    source_key: str, variant: Variant, *, upload_prefix: str = "", output_prefix: str = ""
+) -> str:
     name = f"{source_stem(source_key, upload_prefix)}_{variant.name}.{variant.extension}"
     prefix = output_prefix.strip("/")
     return f"{prefix}/{name}" if prefix else name

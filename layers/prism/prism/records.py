@@ -55,7 +55,9 @@ def final_source_status(done: int, failed: int, skipped: int) -> SourceStatus:
 
 def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
     """Plain values to DynamoDB AttributeValues, leaving out ``None``s."""
-    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+    return {
+        name: _serializer.serialize(value) for name, value in values.items() if value is not None
+    }
 
 
 def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +92,9 @@ class SourceRecord:
         return self.done + self.failed + self.skipped >= self.expected
 
     def to_item(self) -> dict[str, Any]:
-        return to_attributes({"pk": source_pk(self.bucket, self.key), "sk": SOURCE_SK, **asdict(self)})
+        return to_attributes(
+            {"pk": source_pk(self.bucket, self.key), "sk": SOURCE_SK, **asdict(self)}
+        )
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> SourceRecord:

@@ -7,6 +7,7 @@ here: pointing the SDK at moto is the job of ``AWS_ENDPOINT_URL``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ class Settings:
     image_threads: int = 2
     # S3/DynamoDB requests in flight at once per invocation.
     io_concurrency: int = 16
+    # How long a function keeps the pipeline config before reading the parameter again.
+    config_cache_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,7 +44,7 @@ class Settings:
                 raise SettingsError(f"environment variable {name} is not set")
             return value
 
-        def positive_int(name: str, default: int) -> int:
+        def whole_number(name: str, default: int, minimum: int = 1) -> int:
             raw = env.get(name, "").strip()
             if not raw:
                 return default
@@ -49,8 +52,8 @@ class Settings:
                 value = int(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-            if value < 1:
-                raise SettingsError(f"{name} must be at least 1, got {value}")
+            if value < minimum:
+                raise SettingsError(f"{name} must be at least {minimum}, got {value}")
             return value
 
         return cls(
@@ -60,6 +63,13 @@ class Settings:
             variants_queue_url=required("PRISM_VARIANTS_QUEUE_URL"),
             config_parameter=required("PRISM_CONFIG_PARAMETER"),
             upload_prefix=env.get("PRISM_UPLOAD_PREFIX", "").strip(),
-            image_threads=positive_int("PRISM_IMAGE_THREADS", min(os.cpu_count() or 2, 4)),
-            io_concurrency=positive_int("PRISM_IO_CONCURRENCY", 16),
+            image_threads=whole_number("PRISM_IMAGE_THREADS", min(os.cpu_count() or 2, 4)),
+            io_concurrency=whole_number("PRISM_IO_CONCURRENCY", 16),
+            config_cache_seconds=whole_number("PRISM_CONFIG_CACHE_SECONDS", 60, minimum=0),
         )
+
+
+@functools.cache
+def current_settings() -> Settings:
+    """The process's settings, parsed on first use (a Lambda cold start)."""
+    return Settings.from_env()

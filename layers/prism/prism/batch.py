@@ -1,0 +1,31 @@
+"""Adapting a whole-batch coroutine to Powertools' per-record batch handler.
+
+Powertools' ``AsyncBatchProcessor`` calls a handler per record and builds the partial batch
+response from which records raised. Our functions work on the batch as a whole (one set of
+clients, a source decoded once for all its variants), so the first record to arrive starts
+the batch's work and every record then waits for it and raises its own error, if any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+# For each message id: None when it succeeded, else the error to report it failed with.
+BatchResults = Mapping[str, BaseException | None]
+
+
+class SharedBatch:
+    def __init__(self, process: Callable[[], Awaitable[BatchResults]]) -> None:
+        self._process = process
+        self._task: asyncio.Future[BatchResults] | None = None
+
+    async def handle_record(self, record: SQSRecord) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._process())
+        results = await asyncio.shield(self._task)
+        error = results.get(record.message_id)
+        if error is not None:
+            raise error

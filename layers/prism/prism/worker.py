@@ -1,0 +1,219 @@
+"""Worker: render a batch of variant tasks, decoding each source once for all its variants."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from PIL import Image
+from pydantic import ValidationError
+
+from prism.aws.clients import Clients, open_clients
+from prism.aws.processing_table import ProcessingTable, RecordResult, utc_now
+from prism.aws.storage import ObjectStore, parse_s3_location
+from prism.batch import BatchResults
+from prism.config import Limits, Watermark
+from prism.errors import PermanentError, Reason
+from prism.imaging import combined_needed_size, decode, needed_size, render_variant
+from prism.messages import SourceRef, VariantTask
+from prism.observability import logger, metrics
+from prism.records import VariantRecord, VariantStatus
+from prism.settings import Settings
+
+T = TypeVar("T")
+
+# Pillow releases the GIL while it decodes, resamples and encodes, so a few threads use
+# every core of the Lambda. One pool per process bounds the CPU work of all invocations.
+_executor: ThreadPoolExecutor | None = None
+
+
+def image_executor(threads: int) -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pillow")
+    return _executor
+
+
+class Worker:
+    def __init__(self, clients: Clients, settings: Settings) -> None:
+        self._store = ObjectStore(clients.s3)
+        self._table = ProcessingTable(clients.dynamodb, settings.table_name)
+        self._settings = settings
+        self._io = asyncio.Semaphore(settings.io_concurrency)
+        self._executor = image_executor(settings.image_threads)
+        self._logos: dict[tuple[str, str], asyncio.Future[Image.Image]] = {}
+
+    async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
+        results: dict[str, BaseException | None] = {}
+        by_source: dict[tuple[str, str], list[tuple[str, VariantTask]]] = {}
+        for record in records:
+            try:
+                task = VariantTask.model_validate_json(record.body)
+            except ValidationError as exc:
+                # Not ours to interpret: let it retry into the DLQ, where it can be inspected.
+                logger.error(
+                    "Malformed variant message", message_id=record.message_id, error=str(exc)
+                )
+                results[record.message_id] = exc
+                continue
+            by_source.setdefault((task.source.id, task.run_id), []).append(
+                (record.message_id, task)
+            )
+        for group_results in await asyncio.gather(
+            *(self._process_source(items) for items in by_source.values())
+        ):
+            results.update(group_results)
+        return results
+
+    async def _process_source(
+        self, items: list[tuple[str, VariantTask]]
+    ) -> dict[str, BaseException | None]:
+        tasks = [task for _, task in items]
+        try:
+            image = await self._load_source(
+                tasks[0].source,
+                tasks[0].limits,
+                combined_needed_size(needed_size(task.variant.transforms) for task in tasks),
+            )
+        except PermanentError as error:
+            logger.warning(
+                "Source rejected",
+                source=tasks[0].source.id,
+                reason=error.reason.value,
+                error=error.detail,
+            )
+            outcomes = await asyncio.gather(
+                *(self._record_rejection(task, error) for task in tasks), return_exceptions=True
+            )
+        else:
+            outcomes = await asyncio.gather(
+                *(self._render_variant(task, image) for task in tasks), return_exceptions=True
+            )
+        return {
+            message_id: outcome if isinstance(outcome, BaseException) else None
+            for (message_id, _), outcome in zip(items, outcomes, strict=True)
+        }
+
+    async def _load_source(
+        self, source: SourceRef, limits: Limits, size: tuple[int, int] | None
+    ) -> Image.Image:
+        _check_size(source.size, limits, source.id)
+        async with self._io:
+            data = await self._store.read(source.bucket, source.key)
+        _check_size(len(data), limits, source.id)
+        return await self._in_thread(
+            decode, data, max_pixels=limits.max_source_pixels, needed_size=size
+        )
+
+    async def _render_variant(self, task: VariantTask, image: Image.Image) -> None:
+        started = time.perf_counter()
+        try:
+            logo = await self._logo(task.watermark, task.limits)
+            rendered = await self._in_thread(
+                render_variant, image, task.variant, task.watermark, logo
+            )
+        except PermanentError as error:
+            await self._record_rejection(task, error)
+            return
+        async with self._io:
+            await self._store.write(
+                self._settings.output_bucket,
+                task.output_key,
+                rendered.data,
+                content_type=rendered.content_type,
+                metadata={"prism-variant": task.variant.name, "prism-run": task.run_id},
+            )
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        await self._record(
+            task,
+            VariantRecord(
+                bucket=task.source.bucket,
+                key=task.source.key,
+                variant=task.variant.name,
+                run_id=task.run_id,
+                status=VariantStatus.DONE.value,
+                output_key=task.output_key,
+                format=rendered.format,
+                width=rendered.width,
+                height=rendered.height,
+                bytes=len(rendered.data),
+                duration_ms=duration_ms,
+                finished_at=utc_now(),
+            ),
+        )
+        metrics.add_metric(name="VariantsRendered", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="RenderDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+
+    async def _record_rejection(self, task: VariantTask, error: PermanentError) -> None:
+        status = VariantStatus.SKIPPED if error.skipped else VariantStatus.FAILED
+        await self._record(
+            task,
+            VariantRecord(
+                bucket=task.source.bucket,
+                key=task.source.key,
+                variant=task.variant.name,
+                run_id=task.run_id,
+                status=status.value,
+                reason=error.reason.value,
+                error=error.detail,
+                finished_at=utc_now(),
+            ),
+        )
+        metrics.add_metric(
+            name="VariantsSkipped" if error.skipped else "VariantsFailed",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+
+    async def _record(self, task: VariantTask, record: VariantRecord) -> None:
+        async with self._io:
+            result = await self._table.record_variant(record)
+            if result is RecordResult.STALE:
+                logger.info(
+                    "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
+                )
+                return
+            await self._table.complete_source_if_finished(
+                task.source.bucket, task.source.key, task.run_id
+            )
+
+    async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
+        """The watermark's logo, fetched and decoded once per batch."""
+        if watermark is None or watermark.image is None:
+            return None
+        location = parse_s3_location(watermark.image, self._settings.input_bucket)
+        if location not in self._logos:
+            self._logos[location] = asyncio.ensure_future(self._load_logo(*location, limits))
+        return await asyncio.shield(self._logos[location])
+
+    async def _load_logo(self, bucket: str, key: str, limits: Limits) -> Image.Image:
+        async with self._io:
+            data = await self._store.read(bucket, key)
+        return await self._in_thread(decode, data, max_pixels=limits.max_source_pixels)
+
+    async def _in_thread(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(function, *args, **kwargs)
+        )
+
+
+def _check_size(size: int | None, limits: Limits, source_id: str) -> None:
+    if size is not None and size > limits.max_source_bytes:
+        raise PermanentError(
+            Reason.TOO_LARGE,
+            f"{source_id} is {size} bytes; the limit is {limits.max_source_bytes}",
+        )
+    if size == 0:
+        raise PermanentError(Reason.EMPTY_FILE, f"{source_id} is empty")
+
+
+async def render_batch(records: Sequence[SQSRecord], settings: Settings) -> BatchResults:
+    async with open_clients() as clients:
+        return await Worker(clients, settings).process(records)

@@ -1,0 +1,70 @@
+import json
+from pathlib import Path
+
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+
+from prism.config import parse_config
+from prism.fanout import plan_tasks, uploads_in
+from prism.settings import Settings
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SETTINGS = Settings(
+    input_bucket="in",
+    output_bucket="out",
+    table_name="t",
+    variants_queue_url="q",
+    config_parameter="p",
+    upload_prefix="uploads/",
+)
+
+
+def _event() -> dict:
+    return json.loads((EVENTS / "fanout-upload.json").read_text())
+
+
+def _records(event: dict | None = None) -> list:
+    return list(SQSEvent(event or _event()).records)
+
+
+def test_keys_are_decoded_exactly_once_and_test_events_ignored() -> None:
+    upload_record, test_event_record = _records()
+    (upload,) = uploads_in(upload_record)
+    # '+' is a space and %28/%29 are parentheses; a literal '%' would survive as '%'.
+    assert upload.source.key == "uploads/holiday photos/beach (2).jpg"
+    assert upload.source.size == 4096
+    assert upload_record.json_body["Records"][0]["s3"]["object"]["key"].count("+") == 2
+    assert uploads_in(test_event_record) == []
+
+
+def test_run_id_is_stable_for_the_same_notification() -> None:
+    first = uploads_in(_records()[0])[0]
+    again = uploads_in(_records()[0])[0]
+    assert first.run_id == again.run_id
+    assert first.job_id == "uploads-2026-11-27"
+
+
+def test_non_create_events_are_ignored() -> None:
+    event = _event()
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    event["Records"][0]["body"] = json.dumps(body)
+    assert uploads_in(_records(event)[0]) == []
+
+
+def test_one_task_per_variant_with_resolved_watermark_and_keys() -> None:
+    config = parse_config(
+        """
+        output_prefix: variants
+        watermark: {text: Shop}
+        variants:
+          - {name: thumbnail, format: jpeg, watermark: false}
+          - {name: web, format: webp}
+        """
+    )
+    upload = uploads_in(_records()[0])[0]
+    thumbnail, web = plan_tasks(upload, config, SETTINGS)
+    assert thumbnail.output_key == "variants/holiday photos/beach (2)_thumbnail.jpg"
+    assert web.output_key == "variants/holiday photos/beach (2)_web.webp"
+    assert thumbnail.watermark is None
+    assert web.watermark is not None and web.watermark.text == "Shop"
+    assert {thumbnail.run_id, web.run_id} == {upload.run_id}

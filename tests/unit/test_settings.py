@@ -1,0 +1,39 @@
+import pytest
+
+from prism.settings import Settings, SettingsError
+
+BASE = {
+    "PRISM_INPUT_BUCKET": "in",
+    "PRISM_OUTPUT_BUCKET": "out",
+    "PRISM_TABLE_NAME": "table",
+    "PRISM_VARIANTS_QUEUE_URL": "http://queue",
+    "PRISM_CONFIG_PARAMETER": "/prism/pipeline-config",
+}
+
+
+def test_settings_parse_required_and_defaults() -> None:
+    settings = Settings.from_env(
+        {**BASE, "PRISM_UPLOAD_PREFIX": "uploads/", "PRISM_IO_CONCURRENCY": "8"}
+    )
+    assert settings.input_bucket == "in"
+    assert settings.upload_prefix == "uploads/"
+    assert settings.io_concurrency == 8
+    assert settings.config_cache_seconds == 60
+    assert settings.image_threads >= 1
+
+
+def test_missing_variable_is_named() -> None:
+    env = dict(BASE)
+    del env["PRISM_TABLE_NAME"]
+    with pytest.raises(SettingsError, match="PRISM_TABLE_NAME"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("value", ["zero", "0", "-3"])
+def test_bad_numbers_are_rejected(value: str) -> None:
+    with pytest.raises(SettingsError, match="PRISM_IMAGE_THREADS"):
+        Settings.from_env({**BASE, "PRISM_IMAGE_THREADS": value})
+
+
+def test_config_cache_may_be_zero() -> None:
+    assert Settings.from_env({**BASE, "PRISM_CONFIG_CACHE_SECONDS": "0"}).config_cache_seconds == 0
