@@ -46,6 +46,7 @@ def test_json_is_accepted() -> None:
         ("variants: [{name: 'a/b'}]", "variants.0.name"),
         ("variants: [{name: a, colour: red}]", "colour"),
         ("watermark: {opacity: 0.5}\nvariants: [{name: a}]", "exactly one of 'text' or 'image'"),
+        ("watermark: {text: a, color: blurple}\nvariants: [{name: a}]", "unknown colour"),
         ("- just a list", "expected a mapping"),
         ("variants: [unclosed", "not valid YAML"),
     ],

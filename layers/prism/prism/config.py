@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
+from PIL import ImageColor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 OutputFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF"]
@@ -117,6 +118,15 @@ class Watermark(_Model):
     scale: float = Field(default=0.05, gt=0, le=1)
     margin: float = Field(default=0.02, ge=0, le=0.5)
     color: str = "white"
+
+    @field_validator("color")
+    @classmethod
+    def _known_colour(cls, value: str) -> str:
+        try:
+            ImageColor.getrgb(value)
+        except ValueError as exc:
+            raise ValueError(f"unknown colour {value!r} (use a name like 'white' or '#rrggbb')") from exc
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Watermark:
