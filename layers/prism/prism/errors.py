@@ -19,14 +19,17 @@ class Reason(StrEnum):
     CORRUPT = "corrupt"
     DECOMPRESSION_BOMB = "decompression_bomb"
     TOO_LARGE = "too_large"
+    TOO_MANY_FRAMES = "too_many_frames"
     SOURCE_MISSING = "source_missing"
+    SUPERSEDED = "superseded"  # skipped: the object was overwritten after this upload
+    CANCELLED = "cancelled"  # skipped: the job was cancelled first
     ENCODE_FAILED = "encode_failed"
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERNAL_ERROR = "internal_error"
 
 
 # Reasons that mean "not for us" rather than "broken": recorded as skipped, not failed.
-SKIP_REASONS = frozenset({Reason.UNSUPPORTED_FORMAT})
+SKIP_REASONS = frozenset({Reason.UNSUPPORTED_FORMAT, Reason.SUPERSEDED, Reason.CANCELLED})
 
 
 class PrismError(Exception):
