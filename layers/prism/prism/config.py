@@ -125,7 +125,8 @@ class Watermark(_Model):
         try:
             ImageColor.getrgb(value)
         except ValueError as exc:
-            raise ValueError(f"unknown colour {value!r} (use a name like 'white' or '#rrggbb')") from exc
+            message = f"unknown colour {value!r} (use a name like 'white' or '#rrggbb')"
+            raise ValueError(message) from exc
         return value
 
     @model_validator(mode="after")

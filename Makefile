@@ -1,0 +1,116 @@
+# Prism developer tasks. Needs GNU make, Python >= 3.11 and access to PyPI; no Docker, no AWS.
+#
+#   make demo            run the whole pipeline locally against an embedded moto server
+#   make test            lint + type-check + template checks + the pytest suite (what CI runs)
+#   make lint            ruff + mypy
+#   make template-check  cfn-lint, sam validate --lint, and a lint of the SAM-transformed template
+#   make sam-build       sam build, then check the layer's native code is arm64/CPython 3.13
+#                        (needs a python3.13 on the machine: PATH, pyenv, or SAM_BUILD_PYTHON=...)
+#   make clean           remove caches and build output (make distclean also removes the venvs)
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The SAM CLI pins a boto3 that aioboto3 does not allow, so it gets a venv of its own.
+SAM_VENV := .sam-venv
+SAM_BIN := $(SAM_VENV)/bin
+TEMPLATE := template.yaml
+DEMO_OUTPUT ?= demo-output
+DEMO_ARGS ?=
+
+export SAM_CLI_TELEMETRY := 0
+# The SAM CLI needs a region even for offline checks; any region will do for those.
+SAM_ENV := AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-us-east-1}"
+
+# `make sam-build` needs a python3.13 (the Lambda runtime) on PATH: sam build refuses to
+# resolve wheels for a runtime it cannot find. Set SAM_BUILD_PYTHON to choose one;
+# otherwise PATH and pyenv's installed versions are searched.
+SAM_BUILD_PYTHON ?= $(shell for c in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
+	"$$c" -c 'import sys; assert sys.version_info[:2] == (3, 13); print(sys.executable)' 2>/dev/null && break; \
+	done; true)
+
+define check_python
+	@command -v "$(PYTHON)" >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11+" >&2; exit 1; }
+	@"$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "error: $(PYTHON) ($$("$(PYTHON)" -V 2>&1 | head -n1)) is not a usable Python >= 3.11; choose one with make PYTHON=python3.12 ..." >&2; \
+		exit 1; }
+endef
+
+.PHONY: help venv sam-venv demo test lint ruff mypy template-check pytest sam-build sam-build-python \
+	clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# --- environments ------------------------------------------------------------------------
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(check_python)
+	@[ -x $(BIN)/python ] || { echo "+ $(PYTHON) -m venv $(VENV)"; "$(PYTHON)" -m venv $(VENV); }
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "error: $(VENV) was made with Python < 3.11; run make distclean and try again" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+sam-venv: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(check_python)
+	@[ -x $(SAM_BIN)/python ] || { echo "+ $(PYTHON) -m venv $(SAM_VENV)"; "$(PYTHON)" -m venv $(SAM_VENV); }
+	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
+	$(SAM_BIN)/python -m pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+# --- the two commands in the README --------------------------------------------------------
+demo: venv
+	$(BIN)/prism demo --out $(DEMO_OUTPUT) $(DEMO_ARGS)
+
+# Prerequisites run in this order; `make -k test` runs them all and reports every failure.
+test: lint template-check pytest
+
+# --- checks --------------------------------------------------------------------------------
+lint: ruff mypy
+
+ruff: venv
+	$(BIN)/ruff check .
+
+mypy: venv
+	$(BIN)/mypy
+
+template-check: venv sam-venv
+	$(BIN)/cfn-lint $(TEMPLATE)
+	$(SAM_ENV) $(SAM_BIN)/sam validate --lint --template-file $(TEMPLATE)
+	$(SAM_ENV) $(SAM_BIN)/python scripts/check_template.py $(TEMPLATE)
+
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+pytest: venv
+	@echo "+ $(BIN)/pytest"; rc=0; $(BIN)/pytest || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+# --- build -----------------------------------------------------------------------------------
+sam-build: sam-venv
+	@py="$(SAM_BUILD_PYTHON)"; \
+	[ -n "$$py" ] || { echo "error: sam build needs a python3.13 (the Lambda runtime); install one or set SAM_BUILD_PYTHON=/path/to/python3.13" >&2; exit 1; }; \
+	echo "+ PATH=$$(dirname "$$py"):\$$PATH $(SAM_BIN)/sam build --template-file $(TEMPLATE)"; \
+	PATH="$$(dirname "$$py"):$$PATH" $(SAM_ENV) $(SAM_BIN)/sam build --template-file $(TEMPLATE)
+	$(SAM_BIN)/python scripts/check_build.py .aws-sam/build --arch arm64 --python 3.13
+
+# The interpreter sam-build would use (empty when there is none); .ci/run asks for it.
+sam-build-python:
+	@echo "$(SAM_BUILD_PYTHON)"
+
+# --- housekeeping --------------------------------------------------------------------------
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache build dist $(DEMO_OUTPUT)
+	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) $(SAM_VENV)
