@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from prism.aws.clients import Clients, open_clients
@@ -17,7 +18,7 @@ from prism.batch import BatchResults
 from prism.config import PipelineConfig
 from prism.keys import output_key
 from prism.messages import SourceRef, VariantTask
-from prism.observability import logger
+from prism.observability import logger, metrics
 from prism.records import SourceRecord, SourceStatus
 from prism.settings import Settings
 
@@ -139,6 +140,8 @@ class FanOut:
         # Send even when this run was registered before: the earlier attempt may have died
         # before sending, and the worker ignores tasks it has already recorded.
         await self._queue.send(tasks)
+        metrics.add_metric(name="UploadsFannedOut", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="VariantTasksSent", unit=MetricUnit.Count, value=len(tasks))
         logger.info(
             "Fanned out upload",
             source=upload.source.id,

@@ -95,10 +95,18 @@ class Worker:
             outcomes = await asyncio.gather(
                 *(self._render_variant(task, image) for task in tasks), return_exceptions=True
             )
-        return {
-            message_id: outcome if isinstance(outcome, BaseException) else None
-            for (message_id, _), outcome in zip(items, outcomes, strict=True)
-        }
+        results: dict[str, BaseException | None] = {}
+        for (message_id, task), outcome in zip(items, outcomes, strict=True):
+            results[message_id] = outcome if isinstance(outcome, BaseException) else None
+            if isinstance(outcome, BaseException):
+                logger.warning(
+                    "Variant not finished; SQS will retry it",
+                    source=task.source.id,
+                    variant=task.variant.name,
+                    error=repr(outcome),
+                    exc_info=outcome,
+                )
+        return results
 
     async def _load_source(
         self, source: SourceRef, limits: Limits, size: tuple[int, int] | None

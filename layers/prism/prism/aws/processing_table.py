@@ -9,6 +9,8 @@ finds its variant item already there and counts nothing; a message from a supers
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -25,6 +27,12 @@ from prism.records import (
     source_pk,
     to_attributes,
 )
+
+TRANSACTION_ATTEMPTS = 6
+
+
+class TransactionConflict(Exception):
+    """Another transaction was writing the same source item at the same moment."""
 
 
 class RecordResult(Enum):
@@ -58,6 +66,18 @@ class ProcessingTable:
         return True
 
     async def record_variant(self, record: VariantRecord) -> RecordResult:
+        # Variants of one source finish together and all update the source's counters, so
+        # their transactions conflict now and then; DynamoDB's advice is to retry them.
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                return await self._record_variant_once(record)
+            except TransactionConflict:
+                if attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def _record_variant_once(self, record: VariantRecord) -> RecordResult:
         counter = record.status  # "done" | "failed" | "skipped" are also the counter names
         run = to_attributes({":run": record.run_id})
         try:
@@ -84,9 +104,14 @@ class ProcessingTable:
                 ]
             )
         except ClientError as exc:
-            if _error_code(exc) != "TransactionCanceledException":
+            code = _error_code(exc)
+            if code == "TransactionConflictException":
+                raise TransactionConflict(str(exc)) from exc
+            if code != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if "TransactionConflict" in reasons:
+                raise TransactionConflict(str(exc)) from exc
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 return RecordResult.DUPLICATE
             if reasons[1:2] == ["ConditionalCheckFailed"]:

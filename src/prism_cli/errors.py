@@ -1,0 +1,5 @@
+"""Errors the CLI reports as one line on stderr with exit status 2 (no traceback)."""
+
+
+class UserError(Exception):
+    """Bad input from the user: a missing folder, an invalid config, nothing to process."""

@@ -1,0 +1,409 @@
+"""A local copy of the stack: an embedded moto server holding the template's resources.
+
+Everything is derived from ``template.yaml`` (see :mod:`prism_cli.template`): the names,
+queue attributes, redrive policies, table keys, the input bucket's notification and the
+environment each function gets. The handlers find moto through ``AWS_ENDPOINT_URL`` like
+any SDK client would; nothing in the pipeline knows it is running locally.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from prism_cli.template import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    BucketSpec,
+    FunctionSpec,
+    StackContext,
+    StackTemplate,
+    TemplateError,
+    load_template,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+# moto accepts any credentials; fixed dummies keep real ones from ever being used.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Variables that could send a request somewhere other than the local endpoint, or mix in
+# real credentials: removed while the local environment is applied.
+_UNSAFE_PREFIXES = ("AWS_ENDPOINT_URL_",)
+_UNSAFE_NAMES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    # Powertools behaves as inside Lambda when this is set (one shared event loop).
+    "LAMBDA_TASK_ROOT",
+)
+
+# Settings' variable naming the SSM parameter that holds the pipeline config.
+CONFIG_PARAMETER_VARIABLE = "PRISM_CONFIG_PARAMETER"
+
+
+# --- the moto server ---------------------------------------------------------------------
+class MotoServer:
+    """moto in server mode on a free loopback port (async clients need a real endpoint)."""
+
+    def __init__(self) -> None:
+        # Werkzeug logs every request at INFO even with verbose=False.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> MotoServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start_moto_server() -> MotoServer:
+    return MotoServer()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Forget every resource in the server (moto's own reset API)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+# --- clients -----------------------------------------------------------------------------
+def _session(region: str) -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
+
+
+class StackClients:
+    """Sync boto3 clients bound to the local endpoint (for setup, polling and downloads)."""
+
+    def __init__(self, endpoint: str, region: str = DEFAULT_REGION) -> None:
+        self._session = _session(region)
+        self._endpoint = endpoint
+
+    @cached_property
+    def s3(self) -> S3Client:
+        return self._session.client("s3", endpoint_url=self._endpoint)
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        return self._session.client("sqs", endpoint_url=self._endpoint)
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self._session.client("dynamodb", endpoint_url=self._endpoint)
+
+    @cached_property
+    def ssm(self) -> SSMClient:
+        return self._session.client("ssm", endpoint_url=self._endpoint)
+
+
+# --- creating the resources ------------------------------------------------------------
+def local_template(
+    path: Path | str,
+    endpoint: str,
+    *,
+    stack_name: str = DEFAULT_STACK_NAME,
+    region: str = DEFAULT_REGION,
+    parameters: Mapping[str, str] | None = None,
+) -> StackTemplate:
+    """The template resolved for a stack in the moto server at ``endpoint``."""
+    context = StackContext(
+        stack_name=stack_name,
+        region=region,
+        sqs_endpoint=endpoint,
+        parameters=dict(parameters or {}),
+    )
+    return load_template(path, context)
+
+
+def create_stack(template: StackTemplate, endpoint: str) -> None:
+    """Create the template's parameters, queues, tables and buckets in moto."""
+    # Arguments are built as plain dicts from the template: the stubs' literal types cannot
+    # know that a template string is a valid enum value.
+    clients = StackClients(endpoint, template.context.region)
+    for parameter in template.ssm_parameters.values():
+        put: dict[str, Any] = {
+            "Name": parameter.name,
+            "Value": parameter.value,
+            "Type": parameter.type,
+            "Overwrite": True,
+        }
+        if parameter.tier:
+            put["Tier"] = parameter.tier
+        if parameter.description:
+            put["Description"] = parameter.description
+        clients.ssm.put_parameter(**put)
+
+    for queue in template.queue_creation_order():  # dead-letter queues first
+        create_queue: dict[str, Any] = {"QueueName": queue.name, "Attributes": queue.attributes()}
+        url = clients.sqs.create_queue(**create_queue)["QueueUrl"]
+        if url != queue.url:
+            raise TemplateError(f"queue {queue.logical_id}: moto made {url}, not {queue.url}")
+
+    for table in template.tables.values():
+        create: dict[str, Any] = {
+            "TableName": table.name,
+            "KeySchema": list(table.key_schema),
+            "AttributeDefinitions": list(table.attribute_definitions),
+            "BillingMode": table.billing_mode,
+        }
+        if table.global_secondary_indexes:
+            create["GlobalSecondaryIndexes"] = list(table.global_secondary_indexes)
+        if table.provisioned_throughput:
+            create["ProvisionedThroughput"] = dict(table.provisioned_throughput)
+        if table.sse_enabled:
+            create["SSESpecification"] = {"Enabled": True}
+        clients.dynamodb.create_table(**create)
+        if table.point_in_time_recovery:
+            clients.dynamodb.update_continuous_backups(
+                TableName=table.name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+
+    for bucket in template.buckets.values():
+        _create_bucket(clients.s3, bucket, template.context.region)
+
+
+def _create_bucket(s3: S3Client, bucket: BucketSpec, region: str) -> None:
+    create: dict[str, Any] = {"Bucket": bucket.name}
+    if region != "us-east-1":  # us-east-1 rejects an explicit location constraint
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**create)
+    if bucket.encryption:
+        # CloudFormation's shape -> the S3 API's shape.
+        rules: list[dict[str, Any]] = []
+        for rule in bucket.encryption["ServerSideEncryptionConfiguration"]:
+            api_rule = {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+            if "BucketKeyEnabled" in rule:
+                api_rule["BucketKeyEnabled"] = rule["BucketKeyEnabled"]
+            rules.append(api_rule)
+        encryption: dict[str, Any] = {
+            "Bucket": bucket.name,
+            "ServerSideEncryptionConfiguration": {"Rules": rules},
+        }
+        s3.put_bucket_encryption(**encryption)
+    if bucket.public_access_block:
+        block: dict[str, Any] = {
+            "Bucket": bucket.name,
+            "PublicAccessBlockConfiguration": dict(bucket.public_access_block),
+        }
+        s3.put_public_access_block(**block)
+    if bucket.queue_notifications:
+        configurations: list[Any] = []
+        for notification in bucket.queue_notifications:
+            filters = (("prefix", notification.prefix), ("suffix", notification.suffix))
+            # An empty prefix (UploadPrefix "") means the whole bucket: no rule at all.
+            filter_rules = [{"Name": name, "Value": value} for name, value in filters if value]
+            configuration: dict[str, Any] = {
+                "QueueArn": notification.queue_arn,
+                "Events": [notification.event],
+            }
+            if filter_rules:
+                configuration["Filter"] = {"Key": {"FilterRules": filter_rules}}
+            configurations.append(configuration)
+        # moto then delivers S3 events to the queue, starting with one s3:TestEvent.
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket.name, NotificationConfiguration={"QueueConfigurations": configurations}
+        )
+
+
+# --- environment -------------------------------------------------------------------------
+def function_environment(fn: FunctionSpec) -> dict[str, str]:
+    """The environment variables the template gives ``fn`` (Globals merged with its own)."""
+    return dict(fn.environment)
+
+
+def local_environment(template: StackTemplate, endpoint: str) -> dict[str, str]:
+    """Process environment for running the handlers in this process against moto.
+
+    Every function's variables are included: the emulated functions share one process, so
+    two functions setting the same variable differently cannot both be honoured, and that
+    is reported instead of picking one.
+    """
+    environment = {
+        "AWS_ENDPOINT_URL": endpoint,
+        **DUMMY_CREDENTIALS,
+        "AWS_DEFAULT_REGION": template.context.region,
+        "AWS_REGION": template.context.region,
+        # No X-Ray daemon locally.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    owners: dict[str, str] = {}
+    for fn in template.functions.values():
+        for name, value in function_environment(fn).items():
+            if name in owners and environment[name] != value:
+                raise TemplateError(
+                    f"{owners[name]} and {fn.logical_id} set {name} to different values; "
+                    "local runs share one process environment"
+                )
+            environment[name] = value
+            owners[name] = fn.logical_id
+    return environment
+
+
+@contextmanager
+def applied_environment(environment: Mapping[str, str]) -> Iterator[None]:
+    """Set ``environment`` in ``os.environ`` (dropping unsafe AWS variables); restore after."""
+    saved = dict(os.environ)
+    try:
+        for name in list(os.environ):
+            if name in _UNSAFE_NAMES or name.startswith(_UNSAFE_PREFIXES):
+                del os.environ[name]
+        os.environ.update(environment)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def unsafe_environment_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Names in ``environ`` that :func:`applied_environment` removes."""
+    env = os.environ if environ is None else environ
+    return [n for n in env if n in _UNSAFE_NAMES or n.startswith(_UNSAFE_PREFIXES)]
+
+
+# --- all of it ---------------------------------------------------------------------------
+class LocalStack:
+    """The stack in moto, with this process's environment set for the handlers.
+
+    ``with LocalStack("template.yaml") as stack:`` starts a moto server, creates every
+    resource, sets the environment, and undoes all three on exit. Pass ``endpoint`` to use
+    a running server instead (it is then neither reset nor stopped), and
+    ``set_environment=False`` to leave ``os.environ`` alone.
+
+    moto keeps its resources per process, shared by all its servers: one stack per process
+    at a time (starting a server of its own resets moto).
+    """
+
+    def __init__(
+        self,
+        template_path: Path | str,
+        *,
+        stack_name: str = DEFAULT_STACK_NAME,
+        region: str = DEFAULT_REGION,
+        parameters: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
+        set_environment: bool = True,
+    ) -> None:
+        self._template_path = Path(template_path)
+        self._stack_name = stack_name
+        self._region = region
+        self._parameters = dict(parameters or {})
+        self._endpoint = endpoint
+        self._set_environment = set_environment
+        self._server: MotoServer | None = None
+        self._restore = ExitStack()
+        self._template: StackTemplate | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("LocalStack is not started")
+        return self._endpoint
+
+    @property
+    def template(self) -> StackTemplate:
+        if self._template is None:
+            raise RuntimeError("LocalStack is not started")
+        return self._template
+
+    @cached_property
+    def clients(self) -> StackClients:
+        return StackClients(self.endpoint, self._region)
+
+    @cached_property
+    def environment(self) -> dict[str, str]:
+        return local_environment(self.template, self.endpoint)
+
+    def start(self) -> LocalStack:
+        try:
+            if self._endpoint is None:
+                self._server = start_moto_server()
+                self._endpoint = self._server.endpoint
+                # moto keeps its state per process, not per server: start from nothing.
+                reset_moto(self._endpoint)
+            self._template = local_template(
+                self._template_path,
+                self._endpoint,
+                stack_name=self._stack_name,
+                region=self._region,
+                parameters=self._parameters,
+            )
+            create_stack(self._template, self._endpoint)
+            if self._set_environment:
+                self._restore.enter_context(applied_environment(self.environment))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        self._restore.close()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- conveniences ---------------------------------------------------------------------
+    def queue_url(self, logical_id: str) -> str:
+        return self.template.queue(logical_id).url
+
+    def bucket_name(self, logical_id: str) -> str:
+        return self.template.bucket(logical_id).name
+
+    def put_pipeline_config(self, text: str) -> None:
+        """Store ``text`` in the SSM parameter the handlers read their config from."""
+        names = {
+            fn.environment[CONFIG_PARAMETER_VARIABLE]
+            for fn in self.template.functions.values()
+            if CONFIG_PARAMETER_VARIABLE in fn.environment
+        }
+        if len(names) != 1:
+            raise TemplateError(f"the functions must agree on one {CONFIG_PARAMETER_VARIABLE}")
+        (name,) = names
+        spec = next((p for p in self.template.ssm_parameters.values() if p.name == name), None)
+        put: dict[str, Any] = {
+            "Name": name,
+            "Value": text,
+            "Type": spec.type if spec else "String",
+            "Overwrite": True,
+        }
+        if spec and spec.tier:
+            put["Tier"] = spec.tier
+        self.clients.ssm.put_parameter(**put)

@@ -1,0 +1,91 @@
+"""``processing_log.json``: what a local run did with every input file.
+
+Paths of inputs are shown as given on the command line (``DIR/relative/path``); output
+files are relative to the output folder, so the folder can be moved with its log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class FailedFile(_Model):
+    path: str
+    error: str
+
+
+class SkippedFile(_Model):
+    path: str
+    reason: str
+
+
+class VariantEntry(_Model):
+    path: str  # the input file
+    variant: str
+    status: str  # done | failed | skipped (prism.records.VariantStatus)
+    output: str | None = None  # relative to the output folder
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    duration_ms: int | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+class Summary(_Model):
+    files: int
+    successful: int
+    failed: int
+    skipped: int
+    variants_done: int
+    variants_failed: int
+    variants_skipped: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProcessingLog(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # ``summary`` is derived, not loaded
+
+    started_at: datetime = Field(default_factory=_now)
+    finished_at: datetime | None = None
+    interrupted: bool = False
+    inputs: list[str] = Field(default_factory=list)
+    output: str = ""
+    config: str = "built-in default"
+    # Handler logs (Powertools JSON, EMF metrics) of the run, relative to the output folder.
+    function_log: str | None = None
+    successful: list[str] = Field(default_factory=list)
+    failed: list[FailedFile] = Field(default_factory=list)
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    variants: list[VariantEntry] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def summary(self) -> Summary:
+        statuses = [entry.status for entry in self.variants]
+        return Summary(
+            files=len(self.successful) + len(self.failed) + len(self.skipped),
+            successful=len(self.successful),
+            failed=len(self.failed),
+            skipped=len(self.skipped),
+            variants_done=statuses.count("done"),
+            variants_failed=statuses.count("failed"),
+            variants_skipped=statuses.count("skipped"),
+        )
+
+    def save(self, path: Path | str) -> None:
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str) -> ProcessingLog:
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))

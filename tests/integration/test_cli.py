@@ -1,0 +1,302 @@
+"""The ``prism`` command: help, user errors, the processing log, and end-to-end runs.
+
+Commands run in a subprocess, as a user runs them: exit status and stderr are the real
+ones, and each run gets a fresh process (its own moto server and handler imports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+
+from prism.config import default_config, parse_config
+from prism_cli.inputs import folder_labels, scan_folders
+from prism_cli.processing_log import (
+    FailedFile,
+    ProcessingLog,
+    SkippedFile,
+    VariantEntry,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS_MISSING = not (ROOT / "functions" / "worker" / "worker_handler.py").is_file()
+needs_handlers = pytest.mark.skipif(
+    HANDLERS_MISSING, reason="the worker handler is not written yet"
+)
+
+
+def prism(
+    *args: str | Path, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prism_cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=_child_env(),
+    )
+
+
+def _child_env() -> dict[str, str]:
+    # The child builds its own stack; it must not inherit a test session's endpoint.
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PRISM_"))}
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def image(path: Path, size: tuple[int, int] = (64, 48), fmt: str = "JPEG") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (200, 30, 30)).save(path, fmt)
+    return path
+
+
+# --- help and user errors -------------------------------------------------------------------
+@pytest.mark.parametrize("command", [[], ["run"], ["demo"]])
+def test_help(command: list[str]) -> None:
+    result = prism(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: prism" in result.stdout
+    if command == ["run"]:
+        assert "--out" in result.stdout and "--config" in result.stdout
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    assert_user_error(prism("run", tmp_path), "--out")
+    assert_user_error(
+        prism("run", tmp_path, "--out", tmp_path / "o", "--workers", "0"), "--workers"
+    )
+
+
+def test_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    result = prism("run", tmp_path / "nope", "--out", tmp_path / "out")
+    assert_user_error(result, "input folder not found", "nope")
+
+
+def test_invalid_config_is_a_one_line_error(tmp_path: Path) -> None:
+    image(tmp_path / "in" / "a.jpg")
+    config = tmp_path / "bad.yaml"
+    config.write_text("variants:\n  - name: x\n    format: TIFF\n    transforms: [{op: spin}]\n")
+    result = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
+    assert_user_error(result, "bad.yaml", "variants")
+
+    missing = prism(
+        "run", tmp_path / "in", "--out", tmp_path / "out", "--config", tmp_path / "no.yaml"
+    )
+    assert_user_error(missing, "no.yaml")
+
+
+def test_empty_folder_and_folder_without_images_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert_user_error(prism("run", tmp_path / "empty", "--out", tmp_path / "out"), "no files")
+
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "notes.txt").write_text("hello")
+    assert_user_error(
+        prism("run", tmp_path / "text", "--out", tmp_path / "out"), "no supported images"
+    )
+
+
+def test_output_inside_the_input_is_refused(tmp_path: Path) -> None:
+    image(tmp_path / "in" / "a.jpg")
+    result = prism("run", tmp_path / "in", "--out", tmp_path / "in" / "out")
+    assert_user_error(result, "must not be inside")
+
+
+# --- pieces ----------------------------------------------------------------------------------
+def test_processing_log_round_trip(tmp_path: Path) -> None:
+    log = ProcessingLog(
+        inputs=["photos"],
+        output="out",
+        successful=["photos/a.jpg"],
+        failed=[FailedFile(path="photos/b.jpg", error="truncated: cut short")],
+        skipped=[SkippedFile(path="photos/c.txt", reason="unsupported_format")],
+        variants=[
+            VariantEntry(
+                path="photos/a.jpg",
+                variant="thumbnail",
+                status="done",
+                output="photos/a_thumbnail.jpg",
+                width=256,
+                height=171,
+                bytes=9000,
+                duration_ms=12,
+            ),
+            VariantEntry(
+                path="photos/b.jpg", variant="thumbnail", status="failed", reason="truncated"
+            ),
+        ],
+    )
+    path = tmp_path / "processing_log.json"
+    log.save(path)
+
+    loaded = ProcessingLog.load(path)
+    assert loaded == log
+    document = json.loads(path.read_text())
+    assert document["summary"] == {
+        "files": 3,
+        "successful": 1,
+        "failed": 1,
+        "skipped": 1,
+        "variants_done": 1,
+        "variants_failed": 1,
+        "variants_skipped": 0,
+    }
+
+
+def test_scan_labels_hidden_files_and_non_images(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "photos", tmp_path / "b" / "photos"
+    image(first / "x.jpg")
+    image(first / "sub" / "y.png", fmt="PNG")
+    image(first / ".hidden.jpg")
+    image(first / ".cache" / "z.jpg")
+    (first / "readme.md").write_text("# not an image")
+    image(second / "x.jpg")
+
+    assert folder_labels([first, second]) == ["photos", "photos-2"]
+    scan = scan_folders([first, second])
+    assert sorted((f.label, f.relative) for f in scan.files) == [
+        ("photos", "sub/y.png"),
+        ("photos", "x.jpg"),
+        ("photos-2", "x.jpg"),
+    ]
+    assert [s.reason for s in scan.skipped] == ["unsupported_format"]
+    assert scan.skipped[0].path.endswith("readme.md")
+    file = next(f for f in scan.files if f.relative == "sub/y.png")
+    assert file.key("uploads/") == "uploads/photos/sub/y.png"
+    assert file.output_dir(tmp_path / "out") == tmp_path / "out" / "photos" / "sub"
+
+
+def test_demo_pipeline_is_the_default_plus_a_watermark_on_large() -> None:
+    text = resources.files("prism_cli").joinpath("demo_pipeline.yaml").read_text("utf-8")
+    demo = parse_config(text)
+    default = default_config()
+
+    watermarked = {v.name for v in demo.variants if demo.effective_watermark(v) is not None}
+    assert watermarked == {"large"}
+    large = next(v for v in demo.variants if v.name == "large")
+    assert large.watermark and large.watermark.text == "Prism demo"
+    stripped = [v.model_copy(update={"watermark": None}) for v in demo.variants]
+    assert stripped == list(default.variants)
+    assert yaml.safe_load(text)["version"] == 1
+
+
+# --- end to end ------------------------------------------------------------------------------
+def read_log(out: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((out / "processing_log.json").read_text())
+    return document
+
+
+@needs_handlers
+def test_run_mirrors_the_inputs_and_logs_every_file(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    image(photos / "cat.jpg", (800, 600))
+    image(photos / "trips" / "beach.png", (300, 500), "PNG")
+    (photos / "broken.jpg").write_bytes((photos / "cat.jpg").read_bytes()[:400])
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+
+    result = prism("run", photos, "--out", out, "--workers", "2")
+
+    assert result.returncode == 1, result.stderr  # broken.jpg failed
+    assert "Traceback" not in result.stderr
+    log = read_log(out)
+    variants = [v.name for v in default_config().variants]
+    assert sorted(log["successful"]) == sorted(
+        [str(photos / "cat.jpg"), str(photos / "trips" / "beach.png")]
+    )
+    assert [f["path"] for f in log["failed"]] == [str(photos / "broken.jpg")]
+    assert [s["path"] for s in log["skipped"]] == [str(photos / "notes.txt")]
+    done = [v for v in log["variants"] if v["status"] == "done"]
+    assert len(done) == 2 * len(variants)
+    for entry in done:
+        written = out / entry["output"]
+        assert written.is_file() and written.stat().st_size == entry["bytes"]
+        with Image.open(written) as rendered:
+            assert rendered.size == (entry["width"], entry["height"])
+    assert {Path(v["output"]).parent.as_posix() for v in done} == {"photos", "photos/trips"}
+    assert (out / "photos" / "trips" / f"beach_{variants[0]}.jpg").is_file() or any(
+        (out / "photos" / "trips").glob(f"beach_{variants[0]}.*")
+    )
+    assert log["summary"]["failed"] == 1 and log["finished_at"]
+
+
+@needs_handlers
+def test_run_with_a_config_file(tmp_path: Path) -> None:
+    image(tmp_path / "in" / "wide.jpg", (1000, 500))
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        "variants:\n  - name: tiny\n    transforms: [{op: thumbnail, width: 100, height: 100}]\n"
+        "    format: PNG\n"
+    )
+    out = tmp_path / "out"
+
+    result = prism("run", tmp_path / "in", "--out", out, "--config", config)
+
+    assert result.returncode == 0, result.stderr
+    with Image.open(out / "in" / "wide_tiny.png") as rendered:
+        assert rendered.size == (100, 50)
+    assert read_log(out)["config"] == str(config)
+
+
+@needs_handlers
+def test_demo(tmp_path: Path) -> None:
+    result = prism("demo", "--out", tmp_path / "demo")
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    log = read_log(tmp_path / "demo")
+    assert [Path(f["path"]).name for f in log["failed"]] == ["broken.jpg"]
+    assert [Path(s["path"]).name for s in log["skipped"]] == ["notes.txt"]
+    assert len(log["successful"]) == 7
+    rotated = {
+        v["variant"]: (v["width"], v["height"])
+        for v in log["variants"]
+        if v["path"].endswith("rotated-camera.jpg")
+    }
+    # Stored 3000x2000 with EXIF orientation 6: every variant comes out portrait.
+    assert rotated and all(height > width for width, height in rotated.values())
+
+
+@needs_handlers
+def test_ctrl_c_stops_cleanly_and_writes_a_partial_log(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prism_cli.main", "demo", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+    )
+    deadline = time.monotonic() + 60
+    # The function log is opened once the interrupt handler is in place.
+    while not (out / "functions.log").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    log = read_log(out)
+    assert log["interrupted"] is True
+    assert log["finished_at"]
+    assert "interrupted" in stdout

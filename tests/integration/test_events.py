@@ -1,0 +1,110 @@
+"""Each sample event in events/ fed to its handler, as `sam local invoke -e` would."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from prism.messages import VariantTask
+from prism.records import SourceRecord
+from prism_cli.lambda_emulator import FakeLambdaContext
+from prism_cli.local_stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SOURCE_KEY = "uploads/holiday photos/beach (2).jpg"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def put_source(stack: LocalStack) -> str:
+    bucket = stack.bucket_name("InputBucket")
+    data = io.BytesIO()
+    Image.new("RGB", (640, 480), "teal").save(data, "JPEG")
+    stack.clients.s3.put_object(Bucket=bucket, Key=SOURCE_KEY, Body=data.getvalue())
+    return bucket
+
+
+def context(stack: LocalStack, function: str) -> FakeLambdaContext:
+    return FakeLambdaContext.for_function(stack.template.function(function))
+
+
+def test_the_events_name_the_local_stacks_resources(local_stack: LocalStack) -> None:
+    fanout_event = load_event("fanout-upload.json")
+    worker_event = load_event("worker-variants.json")
+    upload = json.loads(fanout_event["Records"][0]["body"])["Records"][0]
+    assert upload["s3"]["bucket"]["name"] == local_stack.bucket_name("InputBucket")
+    assert fanout_event["Records"][0]["eventSourceARN"].endswith(":prism-local-uploads")
+    assert worker_event["Records"][0]["eventSourceARN"].endswith(":prism-local-variants")
+
+
+def test_fanout_event(local_stack: LocalStack) -> None:
+    bucket = put_source(local_stack)
+    handler = importlib.import_module("fanout_handler").handler
+
+    response = handler(load_event("fanout-upload.json"), context(local_stack, "FanoutFunction"))
+
+    assert response == {"batchItemFailures": []}
+    sqs = local_stack.clients.sqs
+    messages = sqs.receive_message(
+        QueueUrl=local_stack.queue_url("VariantsQueue"), MaxNumberOfMessages=10
+    ).get("Messages", [])
+    tasks = [VariantTask.model_validate_json(message["Body"]) for message in messages]
+    assert sorted(task.output_key for task in tasks) == [
+        "holiday photos/beach (2)_large.jpg",
+        "holiday photos/beach (2)_thumbnail.jpg",
+        "holiday photos/beach (2)_web.webp",
+    ]
+    assert {task.source.key for task in tasks} == {SOURCE_KEY}
+    item = local_stack.clients.dynamodb.get_item(
+        TableName=local_stack.environment["PRISM_TABLE_NAME"],
+        Key={"pk": {"S": f"SOURCE#{bucket}/{SOURCE_KEY}"}, "sk": {"S": "SOURCE"}},
+    )["Item"]
+    assert SourceRecord.from_item(item).expected == 3
+
+
+def test_worker_event(local_stack: LocalStack) -> None:
+    bucket = put_source(local_stack)
+    event = load_event("worker-variants.json")
+    task = VariantTask.model_validate_json(event["Records"][0]["body"])
+    table = local_stack.environment["PRISM_TABLE_NAME"]
+    dynamodb = local_stack.clients.dynamodb
+    source = SourceRecord(
+        bucket=bucket,
+        key=SOURCE_KEY,
+        job_id=task.job_id,
+        run_id=task.run_id,
+        status="processing",
+        expected=2,
+    )
+    dynamodb.put_item(TableName=table, Item=source.to_item())
+    handler = importlib.import_module("worker_handler").handler
+
+    response = handler(event, context(local_stack, "WorkerFunction"))
+
+    assert response == {"batchItemFailures": []}
+    s3 = local_stack.clients.s3
+    output_bucket = local_stack.bucket_name("OutputBucket")
+    thumbnail = s3.get_object(Bucket=output_bucket, Key="holiday photos/beach (2)_thumbnail.jpg")
+    assert thumbnail["ContentType"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumbnail["Body"].read())).size == (256, 192)
+    web = s3.get_object(Bucket=output_bucket, Key="holiday photos/beach (2)_web.webp")
+    assert Image.open(io.BytesIO(web["Body"].read())).format == "WEBP"
+    record = SourceRecord.from_item(
+        dynamodb.get_item(
+            TableName=table,
+            Key={"pk": {"S": f"SOURCE#{bucket}/{SOURCE_KEY}"}, "sk": {"S": "SOURCE"}},
+            ConsistentRead=True,
+        )["Item"]
+    )
+    assert (record.done, record.status) == (2, "complete")

@@ -1,0 +1,249 @@
+"""The whole event flow on the moto server: S3 put -> notification -> uploads queue ->
+fan-out handler -> variants queue -> worker handler -> output bucket + processing table."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from PIL import Image
+
+import prism.worker
+from prism.records import SOURCE_SK, SourceRecord, VariantRecord, source_pk
+from prism_cli.lambda_emulator import emulators_for, run_until_idle
+from prism_cli.local_stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+TWO_VARIANTS = """
+variants:
+  - {name: thumbnail, transforms: [{op: thumbnail, width: 50, height: 50}], format: jpeg, quality: 80}
+  - {name: web, transforms: [{op: thumbnail, width: 120, height: 120}], format: webp}
+"""
+
+
+def image_bytes(size: tuple[int, int], fmt: str = "JPEG", colour: str = "orange") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def upload(stack: LocalStack, key: str, data: bytes) -> str:
+    bucket = stack.bucket_name("InputBucket")
+    stack.clients.s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return bucket
+
+
+def run_pipeline(stack: LocalStack, workers: int = 2, *, failures_expected: bool = False) -> None:
+    emulators = emulators_for(
+        stack.template, stack.clients.sqs, instances={"WorkerFunction": workers}, batching_window=0
+    )
+    run_until_idle(emulators, stack.clients.sqs, timeout=90, poll_seconds=0.2)
+    if not failures_expected:
+        for emulator in emulators:
+            assert not emulator.errors, emulator.errors
+
+
+def source_record(stack: LocalStack, bucket: str, key: str) -> SourceRecord:
+    item = stack.clients.dynamodb.get_item(
+        TableName=stack.environment["PRISM_TABLE_NAME"],
+        Key={"pk": {"S": source_pk(bucket, key)}, "sk": {"S": SOURCE_SK}},
+        ConsistentRead=True,
+    )["Item"]
+    return SourceRecord.from_item(item)
+
+
+def variant_records(stack: LocalStack, bucket: str, key: str) -> dict[str, VariantRecord]:
+    items = stack.clients.dynamodb.query(
+        TableName=stack.environment["PRISM_TABLE_NAME"],
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues={":pk": {"S": source_pk(bucket, key)}, ":v": {"S": "VARIANT#"}},
+        ConsistentRead=True,
+    )["Items"]
+    records = [VariantRecord.from_item(item) for item in items]
+    return {record.variant: record for record in records}
+
+
+def output(stack: LocalStack, key: str) -> Image.Image:
+    body = stack.clients.s3.get_object(Bucket=stack.bucket_name("OutputBucket"), Key=key)["Body"]
+    return Image.open(io.BytesIO(body.read()))
+
+
+def test_an_upload_becomes_every_variant_and_a_complete_record(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(TWO_VARIANTS)
+    bucket = upload(local_stack, "uploads/test.jpg", image_bytes((200, 100)))
+
+    run_pipeline(local_stack)
+
+    thumbnail = output(local_stack, "test_thumbnail.jpg")
+    web = output(local_stack, "test_web.webp")
+    assert (thumbnail.format, thumbnail.size) == ("JPEG", (50, 25))
+    assert (web.format, web.size) == ("WEBP", (120, 60))
+    source = source_record(local_stack, bucket, "uploads/test.jpg")
+    assert (source.status, source.expected, source.done, source.failed) == ("complete", 2, 2, 0)
+    assert source.finished_at is not None
+    variants = variant_records(local_stack, bucket, "uploads/test.jpg")
+    assert variants["web"].status == "done"
+    assert (variants["web"].width, variants["web"].height, variants["web"].format) == (
+        120,
+        60,
+        "WEBP",
+    )
+    assert variants["web"].bytes and variants["web"].bytes > 0
+    assert variants["thumbnail"].output_key == "test_thumbnail.jpg"
+
+
+def test_default_config_renders_the_built_in_variants(local_stack: LocalStack) -> None:
+    bucket = upload(local_stack, "uploads/photos/beach day.png", image_bytes((2000, 1000), "PNG"))
+
+    run_pipeline(local_stack)
+
+    assert output(local_stack, "photos/beach day_thumbnail.jpg").size == (256, 128)
+    assert output(local_stack, "photos/beach day_web.webp").size == (1280, 640)
+    assert output(local_stack, "photos/beach day_large.jpg").size == (1920, 960)
+    assert source_record(local_stack, bucket, "uploads/photos/beach day.png").done == 3
+
+
+def test_awkward_keys_are_decoded_once(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(TWO_VARIANTS)
+    key = "uploads/Été 2024/a+b (1)%20ü.jpg"
+    bucket = upload(local_stack, key, image_bytes((64, 64)))
+
+    run_pipeline(local_stack)
+
+    assert output(local_stack, "Été 2024/a+b (1)%20ü_thumbnail.jpg").size == (50, 50)
+    assert source_record(local_stack, bucket, key).status == "complete"
+
+
+def test_corrupt_and_non_image_uploads_are_recorded_not_retried(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(TWO_VARIANTS)
+    good = image_bytes((100, 100))
+    bucket = upload(local_stack, "uploads/good.jpg", good)
+    upload(local_stack, "uploads/broken.jpg", good[: len(good) // 2])
+    upload(local_stack, "uploads/notes.jpg", b"this is not an image at all")
+
+    run_pipeline(local_stack)
+
+    assert source_record(local_stack, bucket, "uploads/good.jpg").status == "complete"
+    broken = source_record(local_stack, bucket, "uploads/broken.jpg")
+    assert (broken.status, broken.failed, broken.done) == ("complete_with_failures", 2, 0)
+    assert {
+        r.reason for r in variant_records(local_stack, bucket, "uploads/broken.jpg").values()
+    } == {"truncated"}
+    notes = source_record(local_stack, bucket, "uploads/notes.jpg")
+    assert (notes.status, notes.skipped) == ("skipped", 2)
+    reasons = {r.reason for r in variant_records(local_stack, bucket, "uploads/notes.jpg").values()}
+    assert reasons == {"unsupported_format"}
+    # Permanent failures are acknowledged: nothing waits for a retry or sits in a DLQ.
+    sqs = local_stack.clients.sqs
+    for queue in ("VariantsQueue", "VariantsDeadLetterQueue"):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=local_stack.queue_url(queue), AttributeNames=["All"]
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "0"
+        assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_source_is_decoded_once_for_all_its_variants(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local_stack.put_pipeline_config(
+        TWO_VARIANTS + "  - {name: square, transforms: [{op: resize, width: 30, height: 30}]}\n"
+    )
+    decodes: list[int] = []
+    real_decode = prism.worker.decode
+
+    def counting_decode(data: bytes, **kwargs: Any) -> Any:
+        decodes.append(len(data))
+        return real_decode(data, **kwargs)
+
+    monkeypatch.setattr(prism.worker, "decode", counting_decode)
+    bucket = upload(local_stack, "uploads/once.jpg", image_bytes((400, 300)))
+
+    # One worker instance: all three messages arrive in one batch, as SendMessageBatch sent them.
+    run_pipeline(local_stack, workers=1)
+
+    assert source_record(local_stack, bucket, "uploads/once.jpg").done == 3
+    assert len(decodes) == 1
+
+
+def test_redelivered_messages_count_once(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(TWO_VARIANTS)
+    bucket = upload(local_stack, "uploads/dup.jpg", image_bytes((80, 80)))
+    sqs = local_stack.clients.sqs
+    variants_url = local_stack.queue_url("VariantsQueue")
+
+    # Run only the fan-out, then duplicate every variant message before the workers start.
+    fanout_only = [
+        e
+        for e in emulators_for(local_stack.template, sqs, batching_window=0)
+        if e.function.logical_id == "FanoutFunction"
+    ]
+    run_until_idle(fanout_only, sqs, timeout=60, poll_seconds=0.2)
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=variants_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            break
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=variants_url, ReceiptHandle=message["ReceiptHandle"])
+    assert len(bodies) == 2
+    for body in bodies * 3:
+        sqs.send_message(QueueUrl=variants_url, MessageBody=body)
+
+    run_pipeline(local_stack, workers=3)
+
+    source = source_record(local_stack, bucket, "uploads/dup.jpg")
+    assert (source.expected, source.done, source.failed, source.status) == (2, 2, 0, "complete")
+
+
+def test_transient_failures_are_retried_then_dead_lettered(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(TWO_VARIANTS)
+    bucket = upload(local_stack, "uploads/orphan.jpg", image_bytes((80, 80)))
+    # Without its output bucket every write fails: not the input's fault, so never "failed".
+    s3 = local_stack.clients.s3
+    s3.delete_bucket(Bucket=local_stack.bucket_name("OutputBucket"))
+
+    # A batch whose every record fails makes Powertools fail the whole invocation.
+    run_pipeline(local_stack, failures_expected=True)
+
+    sqs = local_stack.clients.sqs
+    dead = sqs.receive_message(
+        QueueUrl=local_stack.queue_url("VariantsDeadLetterQueue"), MaxNumberOfMessages=10
+    ).get("Messages", [])
+    assert sorted(json.loads(m["Body"])["variant"]["name"] for m in dead) == ["thumbnail", "web"]
+    source = source_record(local_stack, bucket, "uploads/orphan.jpg")
+    assert (source.status, source.done, source.failed) == ("processing", 0, 0)
+
+
+def test_text_and_logo_watermarks_reach_the_output(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(
+        """
+        variants:
+          - name: text
+            format: png
+            watermark: {text: PRISM, position: top-left, opacity: 1, color: red, scale: 0.2}
+          - name: logo
+            format: png
+            watermark: {image: assets/logo.png, position: bottom-right, opacity: 1, scale: 0.25}
+        """
+    )
+    logo = io.BytesIO()
+    Image.new("RGB", (40, 40), "blue").save(logo, "PNG")
+    bucket = upload(local_stack, "assets/logo.png", logo.getvalue())  # outside uploads/
+    upload(local_stack, "uploads/plain.png", image_bytes((200, 200), "PNG", "white"))
+
+    run_pipeline(local_stack)
+
+    assert source_record(local_stack, bucket, "uploads/plain.png").done == 2
+    text = output(local_stack, "plain_text.png").convert("RGB")
+    red_pixels = sum(1 for r, g, b in text.crop((0, 0, 100, 60)).getdata() if r > 200 and g < 80)
+    assert red_pixels > 20
+    stamped = output(local_stack, "plain_logo.png").convert("RGB")
+    assert stamped.getpixel((190, 190))[2] > 200 and stamped.getpixel((190, 190))[0] < 60
+    assert stamped.getpixel((10, 10)) == (255, 255, 255)
