@@ -19,7 +19,10 @@ pytestmark = pytest.mark.integration
 
 TWO_VARIANTS = """
 variants:
-  - {name: thumbnail, transforms: [{op: thumbnail, width: 50, height: 50}], format: jpeg, quality: 80}
+  - name: thumbnail
+    transforms: [{op: thumbnail, width: 50, height: 50}]
+    format: jpeg
+    quality: 80
   - {name: web, transforms: [{op: thumbnail, width: 120, height: 120}], format: webp}
 """
 
