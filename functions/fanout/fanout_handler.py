@@ -1,19 +1,14 @@
-"""Fan-out Lambda: uploads queue (S3 notifications) -> one variants-queue message per variant."""
+"""Fan-out Lambda: uploads queue (S3 notifications, backfill requests) -> one
+variants-queue message per variant."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
-    EventType,
-    async_process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from prism.batch import SharedBatch
+from prism.batch import process_sqs_batch
 from prism.fanout import fan_out_batch
 from prism.observability import logger, metrics, tracer
 from prism.pipeline_source import load_pipeline_config
@@ -26,14 +21,6 @@ from prism.settings import current_settings
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = current_settings()
     config = load_pipeline_config(settings.config_parameter, settings.config_cache_seconds)
-    batch = SharedBatch(
-        functools.partial(fan_out_batch, list(SQSEvent(event).records), settings, config)
-    )
-    return dict(
-        async_process_partial_response(
-            event=event,
-            record_handler=batch.handle_record,
-            processor=AsyncBatchProcessor(event_type=EventType.SQS),
-            context=context,
-        )
+    return process_sqs_batch(
+        event, context, functools.partial(fan_out_batch, settings=settings, config=config)
     )

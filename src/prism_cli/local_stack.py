@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from prism_cli.moto_dynamodb import serialise_dynamodb
 from prism_cli.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -64,6 +65,7 @@ class MotoServer:
     def __init__(self) -> None:
         # Werkzeug logs every request at INFO even with verbose=False.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        serialise_dynamodb()  # moto's DynamoDB loses writes under concurrency otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

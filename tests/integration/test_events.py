@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from prism.jobs import JobRecord
 from prism.messages import VariantTask
 from prism.records import SourceRecord
 from prism_cli.lambda_emulator import FakeLambdaContext
@@ -50,9 +51,15 @@ def test_the_events_name_the_local_stacks_resources(local_stack: LocalStack) -> 
 
 def test_fanout_event(local_stack: LocalStack) -> None:
     bucket = put_source(local_stack)
+    # The sample event describes an upload of this object: give it the object's real ETag.
+    etag = local_stack.clients.s3.head_object(Bucket=bucket, Key=SOURCE_KEY)["ETag"].strip('"')
+    event = load_event("fanout-upload.json")
+    notification = json.loads(event["Records"][0]["body"])
+    notification["Records"][0]["s3"]["object"]["eTag"] = etag
+    event["Records"][0]["body"] = json.dumps(notification)
     handler = importlib.import_module("fanout_handler").handler
 
-    response = handler(load_event("fanout-upload.json"), context(local_stack, "FanoutFunction"))
+    response = handler(event, context(local_stack, "FanoutFunction"))
 
     assert response == {"batchItemFailures": []}
     sqs = local_stack.clients.sqs
@@ -71,6 +78,15 @@ def test_fanout_event(local_stack: LocalStack) -> None:
         Key={"pk": {"S": f"SOURCE#{bucket}/{SOURCE_KEY}"}, "sk": {"S": "SOURCE"}},
     )["Item"]
     assert SourceRecord.from_item(item).expected == 3
+    # A plain upload joins the day's default job.
+    assert {task.job_id for task in tasks} == {"uploads-2026-11-27"}
+    job = JobRecord.from_item(
+        local_stack.clients.dynamodb.get_item(
+            TableName=local_stack.environment["PRISM_TABLE_NAME"],
+            Key={"pk": {"S": "JOB#uploads-2026-11-27"}, "sk": {"S": "JOB"}},
+        )["Item"]
+    )
+    assert (job.kind, job.status, job.sealed) == ("uploads", "running", False)
 
 
 def test_worker_event(local_stack: LocalStack) -> None:
@@ -88,6 +104,15 @@ def test_worker_event(local_stack: LocalStack) -> None:
         expected=2,
     )
     dynamodb.put_item(TableName=table, Item=source.to_item())
+    job = JobRecord(
+        job_id=task.job_id,
+        status="running",
+        kind="uploads",
+        created_at="2026-11-27T09:30:00Z",
+        sealed=True,
+        expected_sources=1,
+    )
+    dynamodb.put_item(TableName=table, Item=job.to_item())
     handler = importlib.import_module("worker_handler").handler
 
     response = handler(event, context(local_stack, "WorkerFunction"))
@@ -108,3 +133,8 @@ def test_worker_event(local_stack: LocalStack) -> None:
         )["Item"]
     )
     assert (record.done, record.status) == (2, "complete")
+    # The job had one source; its last variant finished the job.
+    job_item = dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": f"JOB#{task.job_id}"}, "sk": {"S": "JOB"}}
+    )["Item"]
+    assert JobRecord.from_item(job_item).status == "complete"

@@ -156,13 +156,13 @@ def test_a_source_is_decoded_once_for_all_its_variants(
         TWO_VARIANTS + "  - {name: square, transforms: [{op: resize, width: 30, height: 30}]}\n"
     )
     decodes: list[int] = []
-    real_decode = prism.worker.decode
+    real_decode = prism.worker.decode_source
 
     def counting_decode(data: bytes, **kwargs: Any) -> Any:
         decodes.append(len(data))
         return real_decode(data, **kwargs)
 
-    monkeypatch.setattr(prism.worker, "decode", counting_decode)
+    monkeypatch.setattr(prism.worker, "decode_source", counting_decode)
     bucket = upload(local_stack, "uploads/once.jpg", image_bytes((400, 300)))
 
     # One worker instance: all three messages arrive in one batch, as SendMessageBatch sent them.
@@ -245,8 +245,30 @@ def test_text_and_logo_watermarks_reach_the_output(local_stack: LocalStack) -> N
 
     assert source_record(local_stack, bucket, "uploads/plain.png").done == 2
     text = output(local_stack, "plain_text.png").convert("RGB")
-    red_pixels = sum(1 for r, g, b in text.crop((0, 0, 100, 60)).getdata() if r > 200 and g < 80)
+    red_pixels = sum(
+        1 for r, g, b in text.crop((0, 0, 100, 60)).get_flattened_data() if r > 200 and g < 80
+    )
     assert red_pixels > 20
     stamped = output(local_stack, "plain_logo.png").convert("RGB")
     assert stamped.getpixel((190, 190))[2] > 200 and stamped.getpixel((190, 190))[0] < 60
     assert stamped.getpixel((10, 10)) == (255, 255, 255)
+
+
+def test_an_overwritten_source_is_never_rendered_stale(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(TWO_VARIANTS)
+    bucket = upload(local_stack, "uploads/swap.png", image_bytes((90, 90), "PNG", "red"))
+    fanout_only = [
+        e
+        for e in emulators_for(local_stack.template, local_stack.clients.sqs, batching_window=0)
+        if e.function.logical_id == "FanoutFunction"
+    ]
+    run_until_idle(fanout_only, local_stack.clients.sqs, timeout=60, poll_seconds=0.2)
+
+    # Overwritten before any worker ran: the first upload's tasks must not render the new
+    # bytes under the old run, nor the old bytes at all.
+    upload(local_stack, "uploads/swap.png", image_bytes((90, 90), "PNG", "blue"))
+    run_pipeline(local_stack)
+
+    assert output(local_stack, "swap_web.webp").convert("RGB").getpixel((45, 45))[2] > 200
+    source = source_record(local_stack, bucket, "uploads/swap.png")
+    assert (source.status, source.done, source.expected) == ("complete", 2, 2)

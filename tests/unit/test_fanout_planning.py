@@ -5,6 +5,7 @@ from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
 from prism.config import parse_config
 from prism.fanout import plan_tasks, uploads_in
+from prism.messages import BackfillRequest, SourceRef
 from prism.settings import Settings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -40,7 +41,8 @@ def test_run_id_is_stable_for_the_same_notification() -> None:
     first = uploads_in(_records()[0])[0]
     again = uploads_in(_records()[0])[0]
     assert first.run_id == again.run_id
-    assert first.job_id == "uploads-2026-11-27"
+    assert first.job_id is None  # from the object's metadata, else the day's job
+    assert first.event_time.startswith("2026-11-27")
 
 
 def test_non_create_events_are_ignored() -> None:
@@ -62,9 +64,29 @@ def test_one_task_per_variant_with_resolved_watermark_and_keys() -> None:
         """
     )
     upload = uploads_in(_records()[0])[0]
-    thumbnail, web = plan_tasks(upload, config, SETTINGS)
+    thumbnail, web = plan_tasks(upload, config, SETTINGS, "job-1", 7)
     assert thumbnail.output_key == "variants/holiday photos/beach (2)_thumbnail.jpg"
     assert web.output_key == "variants/holiday photos/beach (2)_web.webp"
     assert thumbnail.watermark is None
     assert web.watermark is not None and web.watermark.text == "Shop"
     assert {thumbnail.run_id, web.run_id} == {upload.run_id}
+    assert {(task.job_id, task.shard) for task in (thumbnail, web)} == {("job-1", 7)}
+
+
+def test_backfill_requests_name_their_job_and_variants() -> None:
+    request = BackfillRequest(
+        job_id="fill-1",
+        source=SourceRef(bucket="in", key="uploads/a b.jpg", etag='"abc"', size=10),
+        variants=["web"],
+        missing_only=True,
+    )
+    event = _event()
+    event["Records"][0]["body"] = request.model_dump_json()
+    (upload,) = uploads_in(_records(event)[0])
+    assert upload.job_id == "fill-1"
+    assert upload.source.key == "uploads/a b.jpg"  # not URL-decoded: it never was encoded
+    assert upload.variants == ("web",) and upload.missing_only
+    config = parse_config("variants: [{name: thumbnail}, {name: web, format: webp}]")
+    (task,) = plan_tasks(upload, config, SETTINGS, "fill-1", 0)
+    assert task.variant.name == "web"
+    assert upload.run_id != uploads_in(_records()[0])[0].run_id

@@ -20,7 +20,7 @@ from imaging_factory import (
 from PIL import ExifTags, Image, ImageFile
 
 from prism.errors import PermanentError, Reason
-from prism.imaging import decode
+from prism.imaging import decode, decode_source
 
 LIMIT = 50_000_000
 WORKING_MODES = {"RGB", "RGBA", "L", "LA"}
@@ -277,3 +277,30 @@ def test_input_modes_list_is_covered() -> None:
     for mode in INPUT_MODES:
         format = "TIFF" if mode in ("CMYK", "I;16") else "PNG"
         assert decode(to_bytes(in_mode(mode), format), max_pixels=LIMIT).mode in WORKING_MODES
+
+
+def test_decode_source_notes_the_metadata_it_drops() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "Camera"
+    exif[ExifTags.Base.Artist] = "Ann"
+    data = to_bytes(noise((16, 16)), "JPEG", exif=exif.tobytes(), comment=b"note")
+
+    source = decode_source(data, max_pixels=LIMIT)
+
+    assert source.metadata.present == {"exif", "comment"}
+    assert source.metadata.keepable == {"artist": "Ann"}
+    assert source.image.info == {}
+
+
+def test_decode_source_describes_the_upload_as_stored() -> None:
+    source = decode_source(with_orientation(corners((60, 40)), 6), max_pixels=LIMIT)
+
+    assert (source.info.format, source.info.width, source.info.height) == ("JPEG", 60, 40)
+    assert source.image.size == (40, 60)  # upright
+
+
+def test_still_variants_never_keep_frames() -> None:
+    source = decode_source(animated_gif(frames=3), max_pixels=LIMIT, variants=[])
+
+    assert source.frames is None
+    assert not source.info.frames_exact  # not even counted: a still needs one frame

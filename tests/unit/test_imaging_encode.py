@@ -17,7 +17,7 @@ from imaging_factory import (
 from PIL import ExifTags, Image
 
 from prism.errors import PermanentError, Reason
-from prism.imaging import decode, encode
+from prism.imaging import decode, encode, flatten
 
 # What each format may legitimately decode back as.
 READ_BACK_MODES = {
@@ -141,3 +141,37 @@ def test_gif_keeps_the_colours_of_a_small_palette_exactly() -> None:
 
     assert image.getpixel((2, 2)) == RED
     assert image.getpixel((15, 5)) == WHITE
+
+
+@pytest.mark.parametrize("format", ["JPEG", "BMP"])
+def test_flattening_uses_the_given_background(format: str) -> None:
+    image = open_bytes(encode(half_transparent(), format, 95, background="#3366cc")).convert("RGB")
+
+    red, green, blue = image.getpixel((35, 10))
+    assert abs(red - 0x33) < 8 and abs(green - 0x66) < 8 and abs(blue - 0xCC) < 8
+
+
+def test_flatten_keeps_grey_on_a_grey_background_and_colours_otherwise() -> None:
+    grey = Image.new("LA", (4, 4), (10, 0))
+
+    assert flatten(grey, "white").mode == "L"
+    assert flatten(grey, "#808080").getpixel((0, 0)) == 128
+    assert flatten(grey, "red").getpixel((0, 0)) == RED
+
+
+@pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP", "AVIF"])
+def test_an_exif_block_is_written_when_given(format: str) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Copyright] = "(c) Ann"
+
+    image = open_bytes(encode(noise((16, 16)), format, 80, exif=exif.tobytes()))
+
+    assert dict(image.getexif()) == {ExifTags.Base.Copyright: "(c) Ann"}
+
+
+@pytest.mark.parametrize("format", ["GIF", "BMP"])
+def test_an_exif_block_is_ignored_where_the_format_has_none(format: str) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Copyright] = "(c) Ann"
+
+    assert open_bytes(encode(noise((16, 16)), format, 80, exif=exif.tobytes())).format == format

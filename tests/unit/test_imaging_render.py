@@ -6,7 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from imaging_factory import RED, corners, noise, open_bytes, to_bytes
+from imaging_factory import (
+    RED,
+    animated,
+    animation_frames,
+    corners,
+    noise,
+    open_bytes,
+    to_bytes,
+)
 from PIL import Image
 
 from prism.config import Variant, Watermark, default_config
@@ -14,6 +22,7 @@ from prism.imaging import (
     RenderedVariant,
     combined_needed_size,
     decode,
+    decode_source,
     needed_size,
     render_variant,
 )
@@ -125,3 +134,61 @@ def test_default_pipeline_from_one_decode() -> None:
         "web": (1280, 853, "WEBP"),
         "large": (1920, 1280, "JPEG"),
     }
+
+
+def test_an_image_passed_directly_is_rendered_as_a_plain_still() -> None:
+    rendered = render_variant(noise((40, 30)), variant(format="PNG"), None)
+
+    assert (rendered.width, rendered.height, rendered.frames, rendered.stripped) == (
+        40,
+        30,
+        1,
+        (),
+    )
+
+
+def test_decode_source_serves_every_variant_from_one_decode() -> None:
+    variants = [
+        variant(name="cover", transforms=[{"op": "cover", "width": 100, "height": 100}]),
+        variant(name="fit", transforms=[{"op": "fit", "width": 400, "height": 400}]),
+    ]
+    data = to_bytes(noise((2000, 1000)), "JPEG", quality=70)
+
+    source = decode_source(data, max_pixels=10**7, variants=variants)
+
+    # Drafted to 1/2 (1000x500): both sides still cover the largest need (400x400).
+    assert source.image.size == (1000, 500)
+    assert source.info.width == 2000 and source.frames is None
+    sizes = [render_variant(source, v, None) for v in variants]
+    assert [(r.width, r.height) for r in sizes] == [(100, 100), (400, 200)]
+
+
+def test_render_does_not_modify_an_animated_source() -> None:
+    spec = variant(format="GIF", animation={"policy": "preserve"})
+    source = decode_source(animated("GIF", animation_frames(3)), max_pixels=10**7, variants=[spec])
+    before = snapshot(source.image)
+
+    for _ in range(2):
+        assert render_variant(source, spec, WATERMARK).frames == 3
+
+    assert snapshot(source.image) == before
+
+
+def test_parallel_animated_renders_match() -> None:
+    specs = [
+        variant(name=f"v{i}", format=fmt, animation={"policy": "preserve"}, transforms=t)
+        for i, (fmt, t) in enumerate(
+            [
+                ("GIF", []),
+                ("WEBP", [{"op": "cover", "width": 20, "height": 20}]),
+                ("GIF", ["grayscale"]),
+            ]
+        )
+    ]
+    source = decode_source(animated("WEBP", animation_frames(4)), max_pixels=10**7, variants=specs)
+    expected = [render_variant(source, s, WATERMARK).data for s in specs]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert (
+            list(pool.map(lambda s: render_variant(source, s, WATERMARK).data, specs)) == expected
+        )

@@ -247,3 +247,242 @@ def test_combined_needed_size(
     sizes: list[tuple[int, int] | None], expected: tuple[int, int] | None
 ) -> None:
     assert combined_needed_size(iter(sizes)) == expected
+
+
+# --- upscale, cover, contain ----------------------------------------------------------
+def test_thumbnail_upscales_only_when_asked() -> None:
+    result = apply_transforms(
+        noise((10, 20)), ops({"op": "fit", "width": 50, "height": 50, "upscale": True})
+    )
+
+    assert result.size == (25, 50)
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "upscale", "expected"),
+    [
+        ((400, 300), (100, 100), False, (100, 100)),
+        ((300, 400), (200, 100), False, (200, 100)),
+        ((300, 100), (200, 200), False, (100, 100)),  # smaller: cropped to 1:1, not enlarged
+        ((50, 40), (100, 100), False, (40, 40)),
+        ((50, 40), (100, 100), True, (100, 100)),
+        ((100, 100), (100, 100), False, (100, 100)),
+    ],
+)
+def test_cover_size(
+    size: tuple[int, int], box: tuple[int, int], upscale: bool, expected: tuple[int, int]
+) -> None:
+    spec = {"op": "cover", "width": box[0], "height": box[1], "upscale": upscale}
+
+    assert apply_transforms(noise(size), ops(spec)).size == expected
+
+
+def striped(width: int = 90, height: int = 30) -> Image.Image:
+    """Three vertical stripes: red, white, blue (left to right)."""
+    image = Image.new("RGB", (width, height), WHITE)
+    image.paste(RED, (0, 0, width // 3, height))
+    image.paste((0, 0, 255), (2 * width // 3, 0, width, height))
+    return image
+
+
+def centre_colour(image: Image.Image) -> tuple[int, int, int]:
+    pixel = image.convert("RGB").getpixel((image.width // 2, image.height // 2))
+    assert isinstance(pixel, tuple)
+    return (pixel[0], pixel[1], pixel[2])
+
+
+@pytest.mark.parametrize(
+    ("gravity", "expected"),
+    [
+        ("west", RED),
+        ("center", WHITE),
+        ("east", (0, 0, 255)),
+        ("northwest", RED),
+        ("southeast", (0, 0, 255)),
+        ({"x": 0.1, "y": 0.5}, RED),
+        ({"x": 0.9, "y": 0.5}, (0, 0, 255)),
+        ({"x": 0.5, "y": 0.0}, WHITE),
+    ],
+)
+def test_cover_keeps_the_gravity_side(gravity: Any, expected: tuple[int, int, int]) -> None:
+    spec = {"op": "cover", "width": 30, "height": 30, "gravity": gravity}
+
+    result = apply_transforms(striped(), ops(spec))
+
+    assert result.size == (30, 30)
+    assert centre_colour(result) == expected
+
+
+def test_cover_focal_point_is_centred_when_the_crop_allows() -> None:
+    # A 10 px marker at x = 600..610 of a 1000x100 image; a 100x100 crop around x = 0.605.
+    image = Image.new("RGB", (1000, 100), WHITE)
+    image.paste(RED, (600, 0, 610, 100))
+    spec = {"op": "cover", "width": 100, "height": 100, "gravity": {"x": 0.605, "y": 0.5}}
+
+    result = apply_transforms(image, ops(spec))
+
+    assert result.getpixel((50, 50)) == RED
+    assert result.getpixel((40, 50)) == WHITE == result.getpixel((60, 50))
+
+
+def test_contain_pads_to_the_exact_box_with_the_variant_background() -> None:
+    result = apply_transforms(
+        striped(90, 30), ops({"op": "contain", "width": 60, "height": 60}), background="#00ff00"
+    )
+
+    assert result.size == (60, 60)
+    assert result.getpixel((30, 5)) == (0, 255, 0)  # padding above
+    assert result.getpixel((5, 30)) == RED  # the picture, scaled to 60x20, in the middle
+
+
+@pytest.mark.parametrize(("gravity", "top"), [("north", 0), ("center", 20), ("south", 40)])
+def test_contain_places_the_image_by_gravity(gravity: str, top: int) -> None:
+    spec = {"op": "pad", "width": 60, "height": 60, "gravity": gravity, "background": "black"}
+
+    result = apply_transforms(striped(90, 30), ops(spec))
+
+    column = [result.getpixel((5, y)) for y in range(60)]
+    assert column.index(RED) == top
+
+
+def test_contain_transparent_padding_adds_alpha() -> None:
+    spec = {"op": "contain", "width": 40, "height": 40, "background": "transparent"}
+
+    result = apply_transforms(noise((40, 20)), ops(spec))
+
+    assert result.mode == "RGBA"
+    assert result.getpixel((20, 2))[3] == 0
+    assert result.getpixel((20, 20))[3] == 255
+
+
+def test_contain_does_not_enlarge_unless_asked() -> None:
+    small = ops({"op": "contain", "width": 100, "height": 100})
+    enlarged = ops({"op": "contain", "width": 100, "height": 100, "upscale": True})
+    image = Image.new("RGB", (20, 10), RED)
+
+    kept = apply_transforms(image, small)
+    grown = apply_transforms(image, enlarged)
+
+    assert kept.size == grown.size == (100, 100)
+    assert sum(1 for x in range(100) if kept.getpixel((x, 50)) == RED) == 20
+    assert sum(1 for x in range(100) if grown.getpixel((x, 50)) == RED) == 100
+
+
+def test_grey_image_padded_with_a_colour_becomes_colour() -> None:
+    spec = {"op": "contain", "width": 20, "height": 20, "background": "#ff0000"}
+
+    result = apply_transforms(Image.new("L", (20, 10), 128), ops(spec))
+
+    assert result.mode == "RGB"
+    assert result.getpixel((10, 1)) == RED
+
+
+# --- filters --------------------------------------------------------------------------
+def test_sharpen_increases_edge_contrast() -> None:
+    source = Image.new("L", (40, 40), 100)
+    source.paste(150, (20, 0, 40, 40))
+
+    result = apply_transforms(source, ops({"op": "sharpen"}))
+
+    assert result.getpixel((19, 20)) < 100 and result.getpixel((20, 20)) > 150
+    assert result.getpixel((2, 20)) == 100
+
+
+def test_sharpen_keeps_alpha() -> None:
+    source = Image.new("RGBA", (20, 20), (100, 100, 100, 77))
+
+    red, _, _, alpha = apply_transforms(source, ops({"op": "sharpen"})).getpixel((10, 10))
+    assert alpha == 77 and abs(red - 100) <= 1  # premultiplied: a rounding step at most
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1.0, (0, 200)), (-1.0, (100, 100)), (0.0, (50, 150))]
+)
+def test_contrast(value: float, expected: tuple[int, int]) -> None:
+    source = Image.new("L", (20, 10), 50)
+    source.paste(150, (10, 0, 20, 10))  # mean 100
+
+    result = apply_transforms(source, ops({"op": "contrast", "value": value}))
+
+    assert (result.getpixel((2, 2)), result.getpixel((15, 2))) == expected
+
+
+def test_autocontrast_stretches_to_the_full_range() -> None:
+    source = Image.new("RGB", (20, 10), (100, 100, 100))
+    source.paste((150, 150, 150), (10, 0, 20, 10))
+
+    result = apply_transforms(source, ops({"op": "autocontrast", "cutoff": 0}))
+
+    assert result.getpixel((2, 2)) == (0, 0, 0)
+    assert result.getpixel((15, 2)) == (255, 255, 255)
+
+
+def test_autocontrast_keeps_alpha_and_ignores_invisible_pixels() -> None:
+    source = Image.new("RGBA", (30, 10), (0, 0, 0, 0))  # invisible black
+    source.paste((100, 100, 100, 255), (0, 0, 10, 10))
+    source.paste((150, 150, 150, 255), (10, 0, 20, 10))
+
+    result = apply_transforms(source, ops("autocontrast"))
+
+    assert result.mode == "RGBA"
+    assert result.getpixel((25, 5))[3] == 0
+    # Stretched by the visible pixels only: 100 -> 0, 150 -> 255.
+    assert result.getpixel((5, 5)) == (0, 0, 0, 255)
+    assert result.getpixel((15, 5)) == (255, 255, 255, 255)
+
+
+def test_equalize_keeps_alpha() -> None:
+    ramp = Image.linear_gradient("L").resize((64, 64)).point(lambda v: 100 + v // 8)
+    source = Image.merge("LA", (ramp, Image.new("L", (64, 64), 200)))
+
+    result = apply_transforms(source, ops("equalize"))
+
+    assert result.mode == "LA"
+    assert result.getchannel("A").getextrema() == (200, 200)
+    assert result.getchannel("L").getextrema() != ramp.getextrema()
+
+
+def test_equalize_spreads_the_histogram() -> None:
+    source = Image.linear_gradient("L").resize((64, 64)).point(lambda v: 100 + v // 8)
+
+    result = apply_transforms(source, ops("equalize"))
+
+    low, high = result.getextrema()
+    assert (low, high) != source.getextrema()
+    assert low < 20 and high > 230
+
+
+COVER_200 = {"op": "cover", "width": 200, "height": 100}
+CONTAIN_200 = {"op": "contain", "width": 200, "height": 100}
+
+
+@pytest.mark.parametrize(
+    ("transforms", "expected"),
+    [
+        ([COVER_200], (200, 100)),
+        ([CONTAIN_200], (200, 100)),
+        ([{"op": "rotate", "degrees": 90}, COVER_200], (100, 200)),
+        (["sharpen", THUMB_256], None),
+        ([{"op": "contrast", "value": 0.2}, "autocontrast", "equalize", COVER_200], (200, 100)),
+        ([{**THUMB_256, "upscale": True}], (256, 256)),
+    ],
+)
+def test_needed_size_of_the_new_operations(
+    transforms: list[Any], expected: tuple[int, int] | None
+) -> None:
+    assert needed_size(ops(*transforms)) == expected
+
+
+def test_cover_after_jpeg_draft_still_fills_the_box() -> None:
+    from imaging_factory import to_bytes
+
+    from prism.imaging import decode
+
+    data = to_bytes(noise((4000, 1000)), "JPEG", quality=70)
+    spec = ops({"op": "cover", "width": 300, "height": 300})
+
+    source = decode(data, max_pixels=10**8, needed_size=needed_size(spec))
+
+    assert source.height >= 300  # drafted (1/2: 2000x500), never below the box's height
+    assert source.width < 4000
+    assert apply_transforms(source, spec).size == (300, 300)

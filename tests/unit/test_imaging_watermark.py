@@ -10,7 +10,13 @@ from PIL import Image, ImageChops
 
 from prism.config import Watermark
 from prism.imaging import apply_watermark, watermark_position
-from prism.imaging.watermark import MIN_MARK_PIXELS
+from prism.imaging.watermark import (
+    MAX_TILES,
+    MIN_MARK_PIXELS,
+    plan_watermark,
+    stamp,
+    tile_positions,
+)
 
 
 @pytest.mark.parametrize(
@@ -218,10 +224,106 @@ def test_transparent_areas_stay_transparent_outside_the_mark() -> None:
 @pytest.mark.parametrize("size", [(1, 1), (3, 500), (500, 3)])
 @pytest.mark.parametrize(
     "spec",
-    [text(text="A long watermark", margin=0.5, scale=1.0), text(), logo_spec(margin=0.5)],
-    ids=["long-text-big-margin", "text", "logo-big-margin"],
+    [
+        text(text="A long watermark", margin=0.5, scale=1.0),
+        text(),
+        logo_spec(margin=0.5),
+        text(tile=True, spacing=0.3, color="auto"),
+        logo_spec(tile=True, spacing=2),
+    ],
+    ids=["long-text-big-margin", "text", "logo-big-margin", "tiled-text", "tiled-logo"],
 )
 def test_degenerate_image_sizes_do_not_break_it(size: tuple[int, int], spec: Watermark) -> None:
     result = apply_watermark(Image.new("RGB", size, "gray"), spec, red_logo())
 
     assert (result.size, result.mode) == (size, "RGB")
+
+
+# --- tiling and automatic colour ------------------------------------------------------
+def test_tiled_watermark_covers_the_whole_image() -> None:
+    source = Image.new("RGB", (400, 300), (90, 120, 160))
+
+    result = apply_watermark(source, text(tile=True, scale=0.05, spacing=0.1))
+
+    # Every 100x100 cell of the image carries some of the mark.
+    for left in range(0, 400, 100):
+        for top in range(0, 300, 100):
+            cell = (left, top, left + 100, top + 100)
+            assert changed_box(source.crop(cell), result.crop(cell)) is not None, cell
+
+
+def test_tile_positions_are_spaced_and_staggered() -> None:
+    corners = tile_positions((100, 60), (20, 10), 10)
+
+    rows = sorted({y for _, y in corners})
+    assert rows == [5, 25, 45]
+    first = sorted(x for x, y in corners if y == 5)
+    second = sorted(x for x, y in corners if y == 25)
+    assert first == [5, 35, 65, 95]
+    assert second == [-10, 20, 50, 80]  # shifted by half a step, entering from the left
+
+
+def test_tiling_a_huge_image_with_tiny_marks_stays_bounded() -> None:
+    corners = tile_positions((20_000, 20_000), (12, 12), 0)
+
+    assert len(corners) <= 2 * MAX_TILES
+
+
+def mark_bytes(image: Image.Image, spec: Watermark) -> set[bytes]:
+    """The distinct marks a plan puts on ``image``."""
+    return {mark.tobytes() for mark, _ in plan_watermark(image, spec).placements}
+
+
+@pytest.mark.parametrize(
+    ("background", "expected"), [("white", "black"), ((200, 200, 90), "black"), ("black", "white")]
+)
+def test_auto_colour_contrasts_with_the_background(background: Any, expected: str) -> None:
+    source = Image.new("RGB", (300, 300), background)
+
+    chosen = mark_bytes(source, text(color="auto", scale=0.2))
+
+    assert chosen == mark_bytes(source, text(color=expected, scale=0.2))
+
+
+def test_auto_colour_is_chosen_per_tile() -> None:
+    source = Image.new("RGB", (400, 200), "white")
+    source.paste((0, 0, 0), (200, 0, 400, 200))  # dark right half
+    spec = text(color="auto", tile=True, scale=0.1, spacing=0.3)
+    black = mark_bytes(source, text(color="black", scale=0.1, tile=True)).pop()
+    white = mark_bytes(source, text(color="white", scale=0.1, tile=True)).pop()
+
+    plan = plan_watermark(source, spec)
+
+    checked = set()
+    for mark, (x, _) in plan.placements:
+        centre = x + mark.width // 2
+        if 0 < centre < 180:
+            assert mark.tobytes() == black
+            checked.add("left")
+        elif 220 < centre < 400:
+            assert mark.tobytes() == white
+            checked.add("right")
+    assert checked == {"left", "right"}
+
+
+def test_a_plan_stamps_identically_on_every_frame() -> None:
+    frames = [noise((200, 100)) for _ in range(3)]
+    plan = plan_watermark(frames[0], text(color="auto", scale=0.2))
+
+    marked = [stamp(frame, plan) for frame in frames]
+
+    boxes = {changed_box(frame, result) for frame, result in zip(frames, marked, strict=True)}
+    assert len(boxes) == 1 and None not in boxes
+
+
+def test_stamping_a_plan_on_an_image_of_another_size_is_an_error() -> None:
+    plan = plan_watermark(noise((100, 100)), text())
+
+    with pytest.raises(ValueError, match="planned for"):
+        stamp(noise((50, 50)), plan)
+
+
+def test_auto_is_a_valid_colour_but_nonsense_is_not() -> None:
+    assert text(color="auto").color == "auto"
+    with pytest.raises(ValueError, match="unknown colour"):
+        text(color="automatic")

@@ -271,9 +271,10 @@ def test_every_prism_variable_is_read_by_settings(template: dict[str, Any]) -> N
     prism_names = [name for name in names if name.startswith("PRISM_")]
     others = set(names) - set(prism_names)
     assert all(n.startswith("POWERTOOLS_") or n in POWERTOOLS_VARIABLES for n in others), others
-    # A distinct value per variable: each must surface in some Settings field, so a
-    # misspelt or unused name in the template fails here (a missing one fails from_env).
-    environ = {name: f"value-of-{name.lower()}" for name in prism_names}
+    # A distinct value per variable (numeric, so integer settings parse too): each must
+    # surface in some Settings field, so a misspelt or unused name in the template fails
+    # here (a missing one fails from_env).
+    environ = {name: str(1000 + index) for index, name in enumerate(prism_names)}
     settings = Settings.from_env(environ)
     values = {str(value) for value in dataclasses.asdict(settings).values()}
     unread = [name for name, value in environ.items() if value not in values]

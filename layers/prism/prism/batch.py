@@ -9,9 +9,18 @@ the batch's work and every record then waits for it and raises its own error, if
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # For each message id: None when it succeeded, else the error to report it failed with.
 BatchResults = Mapping[str, BaseException | None]
@@ -29,3 +38,24 @@ class SharedBatch:
         error = results.get(record.message_id)
         if error is not None:
             raise error
+
+
+def process_sqs_batch(
+    event: dict[str, Any],
+    context: LambdaContext,
+    process: Callable[[list[SQSRecord]], Awaitable[BatchResults]],
+) -> dict[str, Any]:
+    """Run ``process`` over the SQS event's records and answer Lambda with the partial
+    batch response (``ReportBatchItemFailures``) that Powertools builds from its results.
+
+    A processor per invocation: it holds the invocation's records and outcomes, and local
+    runs call one handler from several threads."""
+    records = list(SQSEvent(event).records)
+    batch = SharedBatch(functools.partial(process, records))
+    response = async_process_partial_response(
+        event=event,
+        record_handler=batch.handle_record,
+        processor=AsyncBatchProcessor(event_type=EventType.SQS),
+        context=context,
+    )
+    return dict(response)

@@ -13,7 +13,16 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from PIL import ImageColor
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 OutputFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF"]
 Position = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
@@ -45,6 +54,27 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _known_colour(value: str) -> str:
+    try:
+        ImageColor.getrgb(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"unknown colour {value!r} (use a name like 'white' or '#rrggbb')"
+        ) from exc
+    return value
+
+
+def _colour_or_transparent(value: str) -> str:
+    return value if value == "transparent" else _known_colour(value)
+
+
+# A Pillow colour: a name ("white") or "#rgb" / "#rrggbb".
+Colour = Annotated[str, AfterValidator(_known_colour)]
+# A padding colour: any ``Colour``, or "transparent" (kept in PNG, WEBP, AVIF and GIF).
+PadColour = Annotated[str, AfterValidator(_colour_or_transparent)]
+DEFAULT_BACKGROUND = "white"
+
+
 # --- transforms -------------------------------------------------------------------------
 Dimension = Annotated[int, Field(gt=0, le=20_000)]
 
@@ -58,11 +88,66 @@ class Resize(_Model):
 
 
 class Thumbnail(_Model):
-    """Fit inside ``width`` x ``height``, keeping the aspect ratio; never upscales."""
+    """Fit inside ``width`` x ``height``, keeping the aspect ratio; upscales only if asked."""
 
     op: Literal["thumbnail", "fit"]
     width: Dimension
     height: Dimension
+    upscale: bool = False
+
+
+class FocalPoint(_Model):
+    """A point of interest, as fractions of the upright image: (0, 0) is top-left."""
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+
+
+# Which part of the image to keep when cropping (cover), or where it sits when padded (contain).
+Gravity = (
+    Literal[
+        "center",
+        "north",
+        "south",
+        "east",
+        "west",
+        "northeast",
+        "northwest",
+        "southeast",
+        "southwest",
+    ]
+    | FocalPoint
+)
+
+
+class Cover(_Model):
+    """Fill ``width`` x ``height`` exactly, cropping what sticks out (keeping ``gravity``).
+
+    Without ``upscale`` an image smaller than the box is only cropped to the box's aspect
+    ratio, never enlarged.
+    """
+
+    op: Literal["cover"]
+    width: Dimension
+    height: Dimension
+    gravity: Gravity = "center"
+    upscale: bool = False
+
+
+class Contain(_Model):
+    """Fit inside ``width`` x ``height`` and pad to exactly that size with ``background``.
+
+    ``background`` defaults to the variant's background; "transparent" pads with alpha
+    (flattened onto the variant's background in JPEG and BMP). ``gravity`` places the image
+    in the box.
+    """
+
+    op: Literal["contain", "pad"]
+    width: Dimension
+    height: Dimension
+    gravity: Gravity = "center"
+    background: PadColour | None = None
+    upscale: bool = False
 
 
 class Grayscale(_Model):
@@ -83,6 +168,35 @@ class Brighten(_Model):
     value: float = Field(ge=-1, le=1)
 
 
+class Contrast(_Model):
+    """Change contrast by ``value`` (-1 = flat grey, 0 = unchanged, +1 = twice the contrast)."""
+
+    op: Literal["contrast"]
+    value: float = Field(ge=-1, le=1)
+
+
+class Sharpen(_Model):
+    """Unsharp mask: ``radius`` in output pixels, ``percent`` strength, ``threshold`` in levels."""
+
+    op: Literal["sharpen"]
+    radius: float = Field(default=2.0, gt=0, le=50)
+    percent: int = Field(default=150, ge=0, le=500)
+    threshold: int = Field(default=3, ge=0, le=255)
+
+
+class Autocontrast(_Model):
+    """Stretch the histogram to the full range, ignoring ``cutoff`` percent at each end."""
+
+    op: Literal["autocontrast"]
+    cutoff: float = Field(default=0, ge=0, lt=50)
+
+
+class Equalize(_Model):
+    """Equalize the histogram of each channel."""
+
+    op: Literal["equalize"]
+
+
 class Rotate(_Model):
     """Rotate clockwise by a multiple of 90 degrees (lossless, no resampling)."""
 
@@ -96,7 +210,19 @@ class Flip(_Model):
 
 
 Transform = Annotated[
-    Resize | Thumbnail | Grayscale | Blur | Brighten | Rotate | Flip,
+    Resize
+    | Thumbnail
+    | Cover
+    | Contain
+    | Grayscale
+    | Blur
+    | Brighten
+    | Contrast
+    | Sharpen
+    | Autocontrast
+    | Equalize
+    | Rotate
+    | Flip,
     Field(discriminator="op"),
 ]
 
@@ -117,17 +243,17 @@ class Watermark(_Model):
     opacity: float = Field(default=0.5, ge=0, le=1)
     scale: float = Field(default=0.05, gt=0, le=1)
     margin: float = Field(default=0.02, ge=0, le=0.5)
+    # A colour, or "auto": white or black, whichever contrasts with what lies under the mark.
     color: str = "white"
+    # Repeat the mark over the whole image, ``spacing`` (a fraction of the shorter side)
+    # apart; ``position`` and ``margin`` are then ignored.
+    tile: bool = False
+    spacing: float = Field(default=0.15, ge=0, le=2)
 
     @field_validator("color")
     @classmethod
-    def _known_colour(cls, value: str) -> str:
-        try:
-            ImageColor.getrgb(value)
-        except ValueError as exc:
-            message = f"unknown colour {value!r} (use a name like 'white' or '#rrggbb')"
-            raise ValueError(message) from exc
-        return value
+    def _colour_or_auto(cls, value: str) -> str:
+        return value if value == "auto" else _known_colour(value)
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Watermark:
@@ -136,9 +262,36 @@ class Watermark(_Model):
         return self
 
 
+# --- metadata and animation -------------------------------------------------------------
+class Metadata(_Model):
+    """What outputs keep of the source's metadata. Everything else (EXIF with GPS, XMP,
+    IPTC, comments, the ICC profile after conversion to sRGB) is always stripped."""
+
+    # EXIF Copyright and Artist, written to JPEG, PNG, WEBP and AVIF outputs.
+    keep: list[Literal["copyright", "artist"]] = Field(default_factory=list)
+
+
+class Animation(_Model):
+    """What happens to animated GIF, WebP, PNG (APNG) and AVIF uploads.
+
+    ``first_frame`` renders a still of the first frame. ``preserve`` keeps every frame
+    (with its duration and the loop count) in GIF and WEBP outputs; other output formats
+    get the first frame. Sources beyond ``max_frames`` or ``max_total_pixels`` (width x
+    height x frames) are rejected with ``too_many_frames`` when they would be preserved.
+    """
+
+    policy: Literal["first_frame", "preserve"] = "first_frame"
+    max_frames: int = Field(default=300, gt=0, le=10_000)
+    max_total_pixels: int = Field(default=100_000_000, gt=0)
+
+
 # --- variants and the pipeline ---------------------------------------------------------
 class Variant(_Model):
-    """One named output: transforms applied in order, then encoded as ``format``."""
+    """One named output: transforms applied in order, then encoded as ``format``.
+
+    ``background``, ``metadata`` and ``animation`` left unset inherit the pipeline's
+    (resolved when the pipeline config is parsed, so a variant carries all it needs).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     transforms: list[Transform] = Field(default_factory=list)
@@ -146,6 +299,10 @@ class Variant(_Model):
     quality: int = Field(default=85, ge=1, le=100)
     # None inherits the pipeline-wide watermark; False turns it off for this variant.
     watermark: Watermark | Literal[False] | None = None
+    # What transparency is flattened onto in JPEG and BMP outputs (never black).
+    background: Colour | None = None
+    metadata: Metadata | None = None
+    animation: Animation | None = None
 
     @field_validator("format", mode="before")
     @classmethod
@@ -184,6 +341,10 @@ class PipelineConfig(_Model):
     # Prefix (folder) for every output key in the output bucket; may be empty.
     output_prefix: str = ""
     watermark: Watermark | None = None
+    # Defaults for every variant; declared before ``variants``, which inherit them.
+    background: Colour = DEFAULT_BACKGROUND
+    metadata: Metadata = Field(default_factory=Metadata)
+    animation: Animation = Field(default_factory=Animation)
     variants: list[Variant] = Field(min_length=1, max_length=50)
     limits: Limits = Field(default_factory=Limits)
 
@@ -191,6 +352,27 @@ class PipelineConfig(_Model):
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    @field_validator("variants")
+    @classmethod
+    def _inherit_defaults(cls, variants: list[Variant], info: ValidationInfo) -> list[Variant]:
+        # Resolved here so that each variant task (and so the worker) sees the effective
+        # values without knowing the pipeline config.
+        inherited = {
+            name: info.data[name]
+            for name in ("background", "metadata", "animation")
+            if name in info.data  # absent when that field itself failed validation
+        }
+        return [
+            variant.model_copy(
+                update={
+                    name: value
+                    for name, value in inherited.items()
+                    if getattr(variant, name) is None
+                }
+            )
+            for variant in variants
+        ]
 
     @model_validator(mode="after")
     def _unique_names(self) -> PipelineConfig:

@@ -1,23 +1,27 @@
-"""Fan-out: turn each uploaded object into one variant task per configured variant."""
+"""Fan-out: turn each new or backfilled object into one variant task per variant."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from prism.aws.clients import Clients, open_clients
-from prism.aws.processing_table import ProcessingTable, utc_now
+from prism.aws.job_table import JobTable
+from prism.aws.processing_table import ProcessingTable, finished_source_counters, utc_now
+from prism.aws.storage import ObjectStore, bare_etag
 from prism.aws.variant_queue import VariantQueue
 from prism.batch import BatchResults
-from prism.config import PipelineConfig
+from prism.config import PipelineConfig, Variant
+from prism.errors import Reason
+from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
 from prism.keys import output_key
-from prism.messages import SourceRef, VariantTask
+from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef, VariantTask
 from prism.observability import logger, metrics
 from prism.records import SourceRecord, SourceStatus
 from prism.settings import Settings
@@ -27,11 +31,15 @@ _RUN_NAMESPACE = uuid.UUID("6f1c2a4e-8b1d-4f0a-9d43-2b7f0c6e5a10")
 
 @dataclass(frozen=True)
 class Upload:
-    """An object-created notification, with its key decoded."""
+    """An object to fan out: from an S3 notification, or a backfill request."""
 
     source: SourceRef
-    event_time: str
-    sequencer: str
+    # What makes this delivery unique (event time and sequencer, or the backfill job).
+    occurrence: str
+    job_id: str | None = None  # None: read from the object's metadata, else the day's job
+    event_time: str = ""
+    variants: tuple[str, ...] | None = None  # None: every variant of the config
+    missing_only: bool = False
 
     @property
     def run_id(self) -> str:
@@ -42,22 +50,29 @@ class Upload:
                 self.source.id,
                 self.source.etag or "",
                 self.source.version_id or "",
-                self.sequencer,
-                self.event_time,
+                self.occurrence,
             ]
         )
         return str(uuid.uuid5(_RUN_NAMESPACE, identity))
 
-    @property
-    def job_id(self) -> str:
-        # A plain upload belongs to the day's default job.
-        return f"uploads-{self.event_time[:10] or 'unknown'}"
-
 
 def uploads_in(record: SQSRecord) -> list[Upload]:
-    """The object-created uploads an uploads-queue message announces (none for S3's test event)."""
+    """What an uploads-queue message asks for (nothing for S3's test event)."""
     body = record.json_body
-    if not isinstance(body, dict) or body.get("Event") == "s3:TestEvent" or "Records" not in body:
+    if not isinstance(body, dict):
+        return []
+    if body.get("kind") == "prism.backfill":
+        request = BackfillRequest.model_validate(body)
+        return [
+            Upload(
+                source=request.source,
+                occurrence=f"backfill:{request.job_id}",
+                job_id=request.job_id,
+                variants=tuple(request.variants) if request.variants is not None else None,
+                missing_only=request.missing_only,
+            )
+        ]
+    if body.get("Event") == "s3:TestEvent" or "Records" not in body:
         return []
     uploads = []
     for s3_record in record.decoded_nested_s3_event.records:
@@ -68,23 +83,25 @@ def uploads_in(record: SQSRecord) -> list[Upload]:
             bucket=s3_record.s3.bucket.name,
             # Keys arrive URL-encoded with '+' for spaces; decode exactly once, here.
             key=unquote_plus(obj.key),
-            etag=obj.etag or None,
+            etag=bare_etag(obj.etag) or None,
             size=obj.get("size"),
             version_id=obj.version_id,
         )
+        occurrence = f"{s3_record.event_time}|{obj.get('sequencer') or ''}"
         uploads.append(
-            Upload(
-                source=source, event_time=s3_record.event_time, sequencer=obj.get("sequencer") or ""
-            )
+            Upload(source=source, occurrence=occurrence, event_time=s3_record.event_time)
         )
     return uploads
 
 
-def plan_tasks(upload: Upload, config: PipelineConfig, settings: Settings) -> list[VariantTask]:
+def plan_tasks(
+    upload: Upload, config: PipelineConfig, settings: Settings, job_id: str, shard: int
+) -> list[VariantTask]:
     return [
         VariantTask(
             run_id=upload.run_id,
-            job_id=upload.job_id,
+            job_id=job_id,
+            shard=shard,
             source=upload.source,
             variant=variant,
             watermark=config.effective_watermark(variant),
@@ -96,25 +113,42 @@ def plan_tasks(upload: Upload, config: PipelineConfig, settings: Settings) -> li
             ),
             limits=config.limits,
         )
-        for variant in config.variants
+        for variant in selected_variants(config, upload.variants)
     ]
+
+
+def selected_variants(config: PipelineConfig, names: Sequence[str] | None) -> list[Variant]:
+    if names is None:
+        return list(config.variants)
+    wanted = set(names)
+    return [variant for variant in config.variants if variant.name in wanted]
 
 
 class FanOut:
     def __init__(self, clients: Clients, settings: Settings, config: PipelineConfig) -> None:
         self._table = ProcessingTable(clients.dynamodb, settings.table_name)
+        self._jobs = JobTable(clients.dynamodb, settings.table_name)
         self._queue = VariantQueue(clients.sqs, settings.variants_queue_url)
+        self._store = ObjectStore(clients.s3)
         self._settings = settings
         self._config = config
+        self._job_reads: dict[str, asyncio.Future[JobRecord | None]] = {}
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         outcomes = await asyncio.gather(
             *(self._process_record(record) for record in records), return_exceptions=True
         )
-        return {
-            record.message_id: outcome if isinstance(outcome, BaseException) else None
-            for record, outcome in zip(records, outcomes, strict=True)
-        }
+        results: dict[str, BaseException | None] = {}
+        for record, outcome in zip(records, outcomes, strict=True):
+            results[record.message_id] = outcome if isinstance(outcome, BaseException) else None
+            if isinstance(outcome, BaseException):
+                logger.warning(
+                    "Upload not fanned out; SQS will retry it",
+                    message_id=record.message_id,
+                    error=repr(outcome),
+                    exc_info=outcome,
+                )
+        return results
 
     async def _process_record(self, record: SQSRecord) -> None:
         uploads = uploads_in(record)
@@ -123,19 +157,39 @@ class FanOut:
         await asyncio.gather(*(self._fan_out(upload) for upload in uploads))
 
     async def _fan_out(self, upload: Upload) -> None:
-        tasks = plan_tasks(upload, self._config, self._settings)
+        head = await self._store.head(upload.source.bucket, upload.source.key)
+        job = await self._job_for(upload, head.metadata if head else {})
+        shard = shard_of(upload.source.id, job.shards)
+        if head is None:
+            await self._register_finished(upload, job, shard, 0, Reason.SOURCE_MISSING)
+            return
+        if upload.source.etag and head.etag and head.etag != bare_etag(upload.source.etag):
+            # A newer upload of the key has its own notification; this one is obsolete.
+            logger.info("Skipping a superseded upload", source=upload.source.id)
+            metrics.add_metric(name="UploadsSuperseded", unit=MetricUnit.Count, value=1)
+            return
+        upload = replace(
+            upload,
+            source=upload.source.model_copy(
+                update={"etag": head.etag, "size": head.size, "version_id": head.version_id}
+            ),
+        )
+        tasks = plan_tasks(upload, self._config, self._settings, job.job_id, shard)
+        if job.cancelled:
+            await self._register_finished(upload, job, shard, len(tasks), Reason.CANCELLED)
+            return
+        if upload.missing_only:
+            tasks = await self._missing(tasks)
+        if not tasks:
+            await self._register_finished(upload, job, shard, 0, None)
+            return
         registered = await self._table.register_source(
-            SourceRecord(
-                bucket=upload.source.bucket,
-                key=upload.source.key,
-                job_id=upload.job_id,
-                run_id=upload.run_id,
-                status=SourceStatus.PROCESSING.value,
-                expected=len(tasks),
-                etag=upload.source.etag,
-                size=upload.source.size,
-                registered_at=utc_now(),
-            )
+            self._source_record(upload, job, shard, len(tasks)),
+            JobCounters(
+                sources_registered=1,
+                variants_expected=len(tasks),
+                bytes_in=upload.source.size or 0,
+            ),
         )
         # Send even when this run was registered before: the earlier attempt may have died
         # before sending, and the worker ignores tasks it has already recorded.
@@ -145,9 +199,80 @@ class FanOut:
         logger.info(
             "Fanned out upload",
             source=upload.source.id,
+            job_id=job.job_id,
             variants=len(tasks),
             run_id=upload.run_id,
             redelivered=not registered,
+        )
+
+    async def _job_for(self, upload: Upload, metadata: dict[str, str]) -> JobRecord:
+        """The upload's job: named by the request or the object's metadata, else the day's."""
+        job_id = upload.job_id or metadata.get(JOB_METADATA_KEY)
+        if job_id:
+            job = await self._read_job(job_id)
+            if job is not None:
+                return job
+            logger.warning("Upload names an unknown job; using the day's job", job_id=job_id)
+        day_job = default_job_id(upload.event_time or utc_now())
+        job = await self._read_job(day_job)
+        if job is None:
+            await self._jobs.ensure_default(day_job, self._settings.job_counter_shards)
+            job = await self._jobs.require(day_job)
+        return job
+
+    async def _read_job(self, job_id: str) -> JobRecord | None:
+        # One read per job per batch: a cancellation is seen by the next batch.
+        if job_id not in self._job_reads:
+            self._job_reads[job_id] = asyncio.ensure_future(self._jobs.get(job_id))
+        job = await asyncio.shield(self._job_reads[job_id])
+        if job is None:
+            del self._job_reads[job_id]
+        return job
+
+    async def _missing(self, tasks: list[VariantTask]) -> list[VariantTask]:
+        exists = await asyncio.gather(
+            *(self._store.head(self._settings.output_bucket, task.output_key) for task in tasks)
+        )
+        return [task for task, head in zip(tasks, exists, strict=True) if head is None]
+
+    async def _register_finished(
+        self, upload: Upload, job: JobRecord, shard: int, variants: int, reason: Reason | None
+    ) -> None:
+        """A source with nothing left to render (cancelled, gone, or all outputs present)
+        is registered already finished, so the job's counts stay exact."""
+        status = SourceStatus.SKIPPED if variants else SourceStatus.COMPLETE
+        if reason is Reason.SOURCE_MISSING:
+            status = SourceStatus.COMPLETE_WITH_FAILURES
+        record = replace(
+            self._source_record(upload, job, shard, variants),
+            status=status.value,
+            skipped=variants if status is SourceStatus.SKIPPED else 0,
+            reason=reason.value if reason else None,
+            finished_at=utc_now(),
+        )
+        counters = JobCounters(
+            sources_registered=1,
+            variants_expected=variants,
+            variants_skipped=record.skipped,
+        ) + finished_source_counters(status)
+        if await self._table.register_source(record, counters):
+            logger.info("Source needs no rendering", source=upload.source.id, reason=record.reason)
+            await self._jobs.finish_if_done(job.job_id)
+
+    def _source_record(
+        self, upload: Upload, job: JobRecord, shard: int, expected: int
+    ) -> SourceRecord:
+        return SourceRecord(
+            bucket=upload.source.bucket,
+            key=upload.source.key,
+            job_id=job.job_id,
+            run_id=upload.run_id,
+            status=SourceStatus.PROCESSING.value,
+            expected=expected,
+            etag=upload.source.etag,
+            size=upload.source.size,
+            registered_at=utc_now(),
+            shard=shard,
         )
 
 

@@ -7,6 +7,8 @@ source's outputs.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from prism.config import Limits, Variant, Watermark
@@ -33,8 +35,28 @@ class VariantTask(BaseModel):
     # redelivered message of an old run is recognised as such.
     run_id: str
     job_id: str
+    # The job counter shard the outcome is added to (chosen by the fan-out).
+    shard: int = 0
     source: SourceRef
     variant: Variant
     watermark: Watermark | None = None
     output_key: str
     limits: Limits = Limits()
+
+
+# S3 user metadata that puts an uploaded object into a job (``prism submit`` sets it).
+JOB_METADATA_KEY = "prism-job"
+
+
+class BackfillRequest(BaseModel):
+    """Sent to the uploads queue by ``prism backfill`` for an object that already exists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["prism.backfill"] = "prism.backfill"
+    job_id: str
+    source: SourceRef
+    # Names of the variants to render; None renders every variant of the config.
+    variants: list[str] | None = None
+    # Skip variants whose output object exists already.
+    missing_only: bool = False

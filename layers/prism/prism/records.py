@@ -37,6 +37,11 @@ class VariantStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+def job_shard_key(job_id: str, shard: int) -> str:
+    """Partition key of the ``by-job`` index: a job's items spread over its shards."""
+    return f"{job_id}#{shard:03d}"
+
+
 def source_pk(bucket: str, key: str) -> str:
     return f"SOURCE#{bucket}/{key}"
 
@@ -85,7 +90,12 @@ class SourceRecord:
     etag: str | None = None
     size: int | None = None
     registered_at: str | None = None
+    loaded_at: str | None = None
     finished_at: str | None = None
+    # The job counter shard this source's outcomes are added to.
+    shard: int = 0
+    # Why no variant was attempted (a source-level outcome such as cancelled or source_missing).
+    reason: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -93,7 +103,12 @@ class SourceRecord:
 
     def to_item(self) -> dict[str, Any]:
         return to_attributes(
-            {"pk": source_pk(self.bucket, self.key), "sk": SOURCE_SK, **asdict(self)}
+            {
+                "pk": source_pk(self.bucket, self.key),
+                "sk": SOURCE_SK,
+                "job_shard": job_shard_key(self.job_id, self.shard),
+                **asdict(self),
+            }
         )
 
     @classmethod
@@ -117,10 +132,20 @@ class VariantRecord:
     reason: str | None = None
     error: str | None = None
     finished_at: str | None = None
+    job_id: str = ""
+    shard: int = 0
+    # What was removed from the output (e.g. exif, gps, xmp, icc) for privacy.
+    stripped: list[str] | None = None
+    frames: int | None = None
 
     def to_item(self) -> dict[str, Any]:
         return to_attributes(
-            {"pk": source_pk(self.bucket, self.key), "sk": variant_sk(self.variant), **asdict(self)}
+            {
+                "pk": source_pk(self.bucket, self.key),
+                "sk": variant_sk(self.variant),
+                "job_shard": job_shard_key(self.job_id, self.shard),
+                **asdict(self),
+            }
         )
 
     @classmethod

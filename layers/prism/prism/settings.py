@@ -33,6 +33,8 @@ class Settings:
     io_concurrency: int = 16
     # How long a function keeps the pipeline config before reading the parameter again.
     config_cache_seconds: int = 60
+    # Counter shards of a new job: more shards, more concurrent writers per job.
+    job_counter_shards: int = 16
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +68,7 @@ class Settings:
             image_threads=whole_number("PRISM_IMAGE_THREADS", min(os.cpu_count() or 2, 4)),
             io_concurrency=whole_number("PRISM_IO_CONCURRENCY", 16),
             config_cache_seconds=whole_number("PRISM_CONFIG_CACHE_SECONDS", 60, minimum=0),
+            job_counter_shards=whole_number("PRISM_JOB_COUNTER_SHARDS", 16),
         )
 
 

@@ -7,7 +7,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -15,18 +15,31 @@ from PIL import Image
 from pydantic import ValidationError
 
 from prism.aws.clients import Clients, open_clients
+from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable, RecordResult, utc_now
 from prism.aws.storage import ObjectStore, parse_s3_location
 from prism.batch import BatchResults
-from prism.config import Limits, Watermark
+from prism.config import Limits, Variant, Watermark
 from prism.errors import PermanentError, Reason
-from prism.imaging import combined_needed_size, decode, needed_size, render_variant
+from prism.imaging import (
+    Source,
+    check_limits,
+    decode,
+    decode_source,
+    probe_header,
+    render_variant,
+    source_animation,
+)
+from prism.jobs import JobRecord
 from prism.messages import SourceRef, VariantTask
 from prism.observability import logger, metrics
 from prism.records import VariantRecord, VariantStatus
 from prism.settings import Settings
 
 T = TypeVar("T")
+
+# Bytes fetched first to read a large source's header (dimensions, frame count).
+PROBE_BYTES = 64 * 1024
 
 # Pillow releases the GIL while it decodes, resamples and encodes, so a few threads use
 # every core of the Lambda. One pool per process bounds the CPU work of all invocations.
@@ -44,10 +57,12 @@ class Worker:
     def __init__(self, clients: Clients, settings: Settings) -> None:
         self._store = ObjectStore(clients.s3)
         self._table = ProcessingTable(clients.dynamodb, settings.table_name)
+        self._jobs = JobTable(clients.dynamodb, settings.table_name)
         self._settings = settings
         self._io = asyncio.Semaphore(settings.io_concurrency)
         self._executor = image_executor(settings.image_threads)
         self._logos: dict[tuple[str, str], asyncio.Future[Image.Image]] = {}
+        self._job_reads: dict[str, asyncio.Future[JobRecord | None]] = {}
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         results: dict[str, BaseException | None] = {}
@@ -75,11 +90,18 @@ class Worker:
         self, items: list[tuple[str, VariantTask]]
     ) -> dict[str, BaseException | None]:
         tasks = [task for _, task in items]
+        job = await self._job(tasks[0].job_id)
+        if job is not None and job.cancelled:
+            # Not started yet, and its job is being cancelled: skip without rendering.
+            cancelled = PermanentError(Reason.CANCELLED, f"job {job.job_id} was cancelled")
+            outcomes = await asyncio.gather(
+                *(self._record_rejection(task, cancelled) for task in tasks),
+                return_exceptions=True,
+            )
+            return self._results(items, outcomes)
         try:
             image = await self._load_source(
-                tasks[0].source,
-                tasks[0].limits,
-                combined_needed_size(needed_size(task.variant.transforms) for task in tasks),
+                tasks[0].source, tasks[0].limits, [task.variant for task in tasks]
             )
         except PermanentError as error:
             logger.warning(
@@ -92,9 +114,21 @@ class Worker:
                 *(self._record_rejection(task, error) for task in tasks), return_exceptions=True
             )
         else:
+            await self._table.mark_loaded(
+                tasks[0].source.bucket,
+                tasks[0].source.key,
+                tasks[0].run_id,
+                tasks[0].job_id,
+                tasks[0].shard,
+            )
             outcomes = await asyncio.gather(
                 *(self._render_variant(task, image) for task in tasks), return_exceptions=True
             )
+        return self._results(items, outcomes)
+
+    def _results(
+        self, items: list[tuple[str, VariantTask]], outcomes: Sequence[object]
+    ) -> dict[str, BaseException | None]:
         results: dict[str, BaseException | None] = {}
         for (message_id, task), outcome in zip(items, outcomes, strict=True):
             results[message_id] = outcome if isinstance(outcome, BaseException) else None
@@ -109,17 +143,32 @@ class Worker:
         return results
 
     async def _load_source(
-        self, source: SourceRef, limits: Limits, size: tuple[int, int] | None
-    ) -> Image.Image:
+        self, source: SourceRef, limits: Limits, variants: Sequence[Variant]
+    ) -> Source:
         _check_size(source.size, limits, source.id)
-        async with self._io:
-            data = await self._store.read(source.bucket, source.key)
+        data = None
+        if source.size is None or source.size > PROBE_BYTES:
+            # Refuse an oversized or bomb-like image from its header, before fetching it all.
+            async with self._io:
+                prefix = await self._store.read(
+                    source.bucket, source.key, etag=source.etag, first_bytes=PROBE_BYTES
+                )
+            complete = len(prefix) < PROBE_BYTES
+            info = probe_header(prefix, complete=complete, max_pixels=limits.max_source_pixels)
+            if info is not None:
+                check_limits(
+                    info, max_pixels=limits.max_source_pixels, animation=source_animation(variants)
+                )
+            data = prefix if complete else None
+        if data is None:
+            async with self._io:
+                data = await self._store.read(source.bucket, source.key, etag=source.etag)
         _check_size(len(data), limits, source.id)
         return await self._in_thread(
-            decode, data, max_pixels=limits.max_source_pixels, needed_size=size
+            decode_source, data, max_pixels=limits.max_source_pixels, variants=variants
         )
 
-    async def _render_variant(self, task: VariantTask, image: Image.Image) -> None:
+    async def _render_variant(self, task: VariantTask, image: Source) -> None:
         started = time.perf_counter()
         try:
             logo = await self._logo(task.watermark, task.limits)
@@ -140,19 +189,17 @@ class Worker:
         duration_ms = round((time.perf_counter() - started) * 1000)
         await self._record(
             task,
-            VariantRecord(
-                bucket=task.source.bucket,
-                key=task.source.key,
-                variant=task.variant.name,
-                run_id=task.run_id,
-                status=VariantStatus.DONE.value,
+            _variant_record(
+                task,
+                status=VariantStatus.DONE,
                 output_key=task.output_key,
                 format=rendered.format,
                 width=rendered.width,
                 height=rendered.height,
                 bytes=len(rendered.data),
                 duration_ms=duration_ms,
-                finished_at=utc_now(),
+                frames=rendered.frames,
+                stripped=list(rendered.stripped),
             ),
         )
         metrics.add_metric(name="VariantsRendered", unit=MetricUnit.Count, value=1)
@@ -162,16 +209,7 @@ class Worker:
         status = VariantStatus.SKIPPED if error.skipped else VariantStatus.FAILED
         await self._record(
             task,
-            VariantRecord(
-                bucket=task.source.bucket,
-                key=task.source.key,
-                variant=task.variant.name,
-                run_id=task.run_id,
-                status=status.value,
-                reason=error.reason.value,
-                error=error.detail,
-                finished_at=utc_now(),
-            ),
+            _variant_record(task, status=status, reason=error.reason.value, error=error.detail),
         )
         metrics.add_metric(
             name="VariantsSkipped" if error.skipped else "VariantsFailed",
@@ -187,9 +225,17 @@ class Worker:
                     "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
                 )
                 return
-            await self._table.complete_source_if_finished(
+            _, finished_now = await self._table.complete_source_if_finished(
                 task.source.bucket, task.source.key, task.run_id
             )
+            if finished_now:
+                await self._jobs.finish_if_done(task.job_id)
+
+    async def _job(self, job_id: str) -> JobRecord | None:
+        """The task's job, read once per batch: a cancellation is seen by the next batch."""
+        if job_id not in self._job_reads:
+            self._job_reads[job_id] = asyncio.ensure_future(self._jobs.get(job_id))
+        return await asyncio.shield(self._job_reads[job_id])
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
         """The watermark's logo, fetched and decoded once per batch."""
@@ -210,6 +256,20 @@ class Worker:
         return await loop.run_in_executor(
             self._executor, functools.partial(function, *args, **kwargs)
         )
+
+
+def _variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -> VariantRecord:
+    return VariantRecord(
+        bucket=task.source.bucket,
+        key=task.source.key,
+        variant=task.variant.name,
+        run_id=task.run_id,
+        job_id=task.job_id,
+        shard=task.shard,
+        status=status.value,
+        finished_at=utc_now(),
+        **fields,
+    )
 
 
 def _check_size(size: int | None, limits: Limits, source_id: str) -> None:

@@ -1,10 +1,11 @@
-"""The processing-log table: registering sources and recording variant outcomes exactly once.
+"""The processing-log table: registering sources and recording outcomes exactly once.
 
-Exactness under duplicate deliveries comes from one transaction per outcome: the variant
-item is written only if this run has not written it yet, and the source's counter is
-incremented only if the source still belongs to this run. A redelivered message therefore
-finds its variant item already there and counts nothing; a message from a superseded run
-(the object was uploaded again) finds a different run on the source and counts nothing.
+Exactness under duplicate deliveries comes from one transaction per event: the variant
+item is written only if this run has not written it yet, the source's counter is
+incremented only if the source still belongs to this run, and the job's counter shard is
+incremented in the same transaction. A redelivered message therefore finds its variant
+item already there and counts nothing; a message from a superseded run (the object was
+uploaded again) finds a different run on the source and counts nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.jobs import JobCounters, job_pk, shard_sk
 from prism.records import (
     SOURCE_SK,
     VARIANT_SK_PREFIX,
@@ -29,10 +31,11 @@ from prism.records import (
 )
 
 TRANSACTION_ATTEMPTS = 6
+CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 class TransactionConflict(Exception):
-    """Another transaction was writing the same source item at the same moment."""
+    """Another transaction was writing the same item at the same moment."""
 
 
 class RecordResult(Enum):
@@ -50,108 +53,109 @@ class ProcessingTable:
         self._db = dynamodb
         self._table = table_name
 
-    async def register_source(self, record: SourceRecord) -> bool:
-        """Start a run for a source; False when this run was registered already."""
-        try:
-            await self._db.put_item(
-                TableName=self._table,
-                Item=record.to_item(),
-                ConditionExpression="attribute_not_exists(pk) OR run_id <> :run",
-                ExpressionAttributeValues=to_attributes({":run": record.run_id}),
-            )
-        except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    async def register_source(self, record: SourceRecord, counters: JobCounters) -> bool:
+        """Start a run for a source and add it to its job; False if this run exists already."""
+        reasons = await self._transact(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": record.to_item(),
+                    "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
+                    "ExpressionAttributeValues": to_attributes({":run": record.run_id}),
+                }
+            },
+            self._shard_update(record.job_id, record.shard, counters),
+        )
+        return not reasons
 
     async def record_variant(self, record: VariantRecord) -> RecordResult:
-        # Variants of one source finish together and all update the source's counters, so
-        # their transactions conflict now and then; DynamoDB's advice is to retry them.
-        for attempt in range(TRANSACTION_ATTEMPTS):
-            try:
-                return await self._record_variant_once(record)
-            except TransactionConflict:
-                if attempt == TRANSACTION_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
-        raise AssertionError("unreachable")
-
-    async def _record_variant_once(self, record: VariantRecord) -> RecordResult:
         counter = record.status  # "done" | "failed" | "skipped" are also the counter names
         run = to_attributes({":run": record.run_id})
-        try:
-            await self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": record.to_item(),
-                            "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
-                            "ExpressionAttributeValues": run,
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": _source_key(record.bucket, record.key),
-                            "UpdateExpression": "ADD #counter :one",
-                            "ConditionExpression": "run_id = :run",
-                            "ExpressionAttributeNames": {"#counter": counter},
-                            "ExpressionAttributeValues": {**run, **to_attributes({":one": 1})},
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            code = _error_code(exc)
-            if code == "TransactionConflictException":
-                raise TransactionConflict(str(exc)) from exc
-            if code != "TransactionCanceledException":
-                raise
-            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
-            if "TransactionConflict" in reasons:
-                raise TransactionConflict(str(exc)) from exc
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                return RecordResult.DUPLICATE
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
-                return RecordResult.STALE
-            raise
-        return RecordResult.COUNTED
+        job_counters = JobCounters(
+            variants_done=int(record.status == "done"),
+            variants_failed=int(record.status == "failed"),
+            variants_skipped=int(record.status == "skipped"),
+            bytes_out=record.bytes or 0,
+        )
+        reasons = await self._transact(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": record.to_item(),
+                    "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
+                    "ExpressionAttributeValues": run,
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _source_key(record.bucket, record.key),
+                    "UpdateExpression": "ADD #counter :one",
+                    "ConditionExpression": "run_id = :run",
+                    "ExpressionAttributeNames": {"#counter": counter},
+                    "ExpressionAttributeValues": {**run, **to_attributes({":one": 1})},
+                }
+            },
+            self._shard_update(record.job_id, record.shard, job_counters),
+        )
+        if not reasons:
+            return RecordResult.COUNTED
+        if reasons[0] == CONDITION_FAILED:
+            return RecordResult.DUPLICATE
+        return RecordResult.STALE
+
+    async def mark_loaded(
+        self, bucket: str, key: str, run_id: str, job_id: str, shard: int
+    ) -> None:
+        """Count the source as loaded (fetched and decoded) in its job, once per run."""
+        await self._transact(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _source_key(bucket, key),
+                    "UpdateExpression": "SET loaded_at = :now",
+                    "ConditionExpression": "run_id = :run AND attribute_not_exists(loaded_at)",
+                    "ExpressionAttributeValues": to_attributes({":now": utc_now(), ":run": run_id}),
+                }
+            },
+            self._shard_update(job_id, shard, JobCounters(sources_loaded=1)),
+        )
 
     async def complete_source_if_finished(
         self, bucket: str, key: str, run_id: str
-    ) -> SourceRecord | None:
-        """Set the final status once every variant is accounted for; idempotent.
+    ) -> tuple[SourceRecord | None, bool]:
+        """Set the final status once every variant is accounted for.
 
-        Called after every recorded outcome (duplicates too, so a worker that died between
-        counting and completing is made good by the redelivery)."""
+        Returns the source and whether this call finished it (then the job counted it too).
+        Called after every outcome, duplicates included, so a worker that died between
+        counting and completing is made good by the redelivery."""
         source = await self.get_source(bucket, key)
         if source is None or source.run_id != run_id or not source.finished:
-            return source
+            return source, False
         if source.status != SourceStatus.PROCESSING:
-            return source
+            return source, False
         status = final_source_status(source.done, source.failed, source.skipped)
-        try:
-            await self._db.update_item(
-                TableName=self._table,
-                Key=_source_key(bucket, key),
-                UpdateExpression="SET #status = :final, finished_at = :now",
-                ConditionExpression="#status = :processing AND run_id = :run",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_attributes(
-                    {
-                        ":final": status.value,
-                        ":now": utc_now(),
-                        ":processing": SourceStatus.PROCESSING.value,
-                        ":run": run_id,
-                    }
-                ),
-            )
-        except ClientError as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise
-        return await self.get_source(bucket, key)
+        reasons = await self._transact(
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _source_key(bucket, key),
+                    "UpdateExpression": "SET #status = :final, finished_at = :now",
+                    "ConditionExpression": "#status = :processing AND run_id = :run",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_attributes(
+                        {
+                            ":final": status.value,
+                            ":now": utc_now(),
+                            ":processing": SourceStatus.PROCESSING.value,
+                            ":run": run_id,
+                        }
+                    ),
+                }
+            },
+            self._shard_update(source.job_id, source.shard, finished_source_counters(status)),
+        )
+        return await self.get_source(bucket, key), not reasons
 
     async def get_source(self, bucket: str, key: str) -> SourceRecord | None:
         response = await self._db.get_item(
@@ -177,10 +181,57 @@ class ProcessingTable:
                 return variants
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def _shard_update(self, job_id: str, shard: int, counters: JobCounters) -> dict[str, Any]:
+        expression, names, values = counters.update_expression()
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_attributes({"pk": job_pk(job_id), "sk": shard_sk(shard)}),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    async def _transact(self, *items: dict[str, Any]) -> list[str]:
+        """Run a transaction; [] when it committed, else each item's cancellation code.
+
+        Items of one source finish together and update the same source and shard items,
+        so their transactions conflict now and then; DynamoDB's advice is to retry them."""
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                await self._db.transact_write_items(TransactItems=list(items))
+                return []
+            except ClientError as exc:
+                reasons = _cancellation_reasons(exc)
+                if CONDITION_FAILED in reasons:
+                    return reasons
+                if attempt == TRANSACTION_ATTEMPTS - 1 or not _is_conflict(exc, reasons):
+                    raise
+            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
+
+def finished_source_counters(status: SourceStatus) -> JobCounters:
+    return JobCounters(
+        sources_finished=1,
+        sources_failed=int(status == SourceStatus.COMPLETE_WITH_FAILURES),
+        sources_skipped=int(status == SourceStatus.SKIPPED),
+    )
+
 
 def _source_key(bucket: str, key: str) -> dict[str, Any]:
     return to_attributes({"pk": source_pk(bucket, key), "sk": SOURCE_SK})
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _cancellation_reasons(exc: ClientError) -> list[str]:
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return [
+        str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])
+    ]
+
+
+def _is_conflict(exc: ClientError, reasons: list[str]) -> bool:
+    code = exc.response.get("Error", {}).get("Code")
+    return code == "TransactionConflictException" or "TransactionConflict" in reasons

@@ -1,11 +1,16 @@
 """Prism's imaging core: pure Pillow, no AWS.
 
 probe the bytes -> decode once -> for each variant: transforms -> watermark -> encode.
+What each kind of input becomes is described in docs/image-handling.md.
 """
 
-from prism.imaging.decode import decode, normalize_mode
+from prism.imaging.animation import Frames, source_animation
+from prism.imaging.colour import normalize_mode, to_srgb
+from prism.imaging.decode import Source, decode, decode_source
 from prism.imaging.encode import encode, flatten
-from prism.imaging.probe import ALLOWED_FORMATS, SNIFF_BYTES, ImageInfo, probe, sniff_format
+from prism.imaging.formats import ALLOWED_FORMATS, HEIF_SUPPORTED, SNIFF_BYTES, sniff_format
+from prism.imaging.metadata import SourceMetadata
+from prism.imaging.probe import ImageInfo, check_limits, probe, probe_header
 from prism.imaging.render import RenderedVariant, render_variant
 from prism.imaging.transforms import (
     apply_transforms,
@@ -17,20 +22,29 @@ from prism.imaging.watermark import apply_watermark, watermark_position
 
 __all__ = [
     "ALLOWED_FORMATS",
+    "HEIF_SUPPORTED",
     "SNIFF_BYTES",
+    "Frames",
     "ImageInfo",
     "RenderedVariant",
+    "Source",
+    "SourceMetadata",
     "apply_transforms",
     "apply_watermark",
+    "check_limits",
     "combined_needed_size",
     "decode",
+    "decode_source",
     "encode",
     "fit_size",
     "flatten",
     "needed_size",
     "normalize_mode",
     "probe",
+    "probe_header",
     "render_variant",
     "sniff_format",
+    "source_animation",
+    "to_srgb",
     "watermark_position",
 ]

@@ -1,8 +1,10 @@
 """Encode an image to the bytes of an output format.
 
-Outputs are sRGB (``decode`` converts) and carry no metadata: no EXIF (GPS), no ICC
-profile, no comments. Formats without alpha (JPEG, BMP) are flattened onto white, never
-black. Encoder settings favour Lambda CPU time where size or quality barely differ.
+Outputs are sRGB (``decode`` converts) and carry no metadata: no ICC profile, no
+comments, and no EXIF but the block the caller passes (kept copyright/artist fields).
+Formats without alpha (JPEG, BMP) are flattened onto a background, white unless the
+variant says otherwise, never black. Encoder settings favour Lambda CPU time where size
+or quality barely differ.
 
 ``Image.save`` records its options on the image object, so never encode one ``Image``
 from two threads at once (``render_variant`` always encodes an image of its own).
@@ -14,13 +16,18 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageColor
 
+from prism.config import DEFAULT_BACKGROUND
 from prism.errors import PermanentError, Reason
-from prism.imaging.decode import normalize_mode
+from prism.imaging.colour import normalize_mode
 
 # A preparer turns a working-mode image into one the format can store, plus save options.
 _Prepared = tuple[Image.Image, dict[str, Any]]
+
+_NO_ALPHA = frozenset({"JPEG", "BMP"})
+# Formats whose writers take an ``exif`` block.
+_EXIF_WRITERS = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
 
 # GIF: 255 palette colours from the image, index 255 kept for "transparent".
 _GIF_TRANSPARENT_INDEX = 255
@@ -28,11 +35,20 @@ _GIF_TRANSPARENT_INDEX = 255
 _GIF_ALPHA_THRESHOLD = 128
 
 
-def encode(image: Image.Image, format: str, quality: int) -> bytes:
+def encode(
+    image: Image.Image,
+    format: str,
+    quality: int,
+    *,
+    background: str = DEFAULT_BACKGROUND,
+    exif: bytes | None = None,
+) -> bytes:
     """The bytes of ``image`` encoded as ``format`` (JPEG, PNG, WEBP, GIF, BMP or AVIF).
 
-    ``quality`` (1-100) applies to JPEG, WEBP and AVIF. Raises
-    ``PermanentError(Reason.ENCODE_FAILED)`` if the image cannot be encoded.
+    ``quality`` (1-100) applies to JPEG, WEBP and AVIF. Transparency is flattened onto
+    ``background`` for JPEG and BMP. ``exif`` is written where the format has EXIF (JPEG,
+    PNG, WEBP, AVIF). Raises ``PermanentError(Reason.ENCODE_FAILED)`` if the image cannot
+    be encoded.
     """
     name = format.strip().upper()
     name = "JPEG" if name == "JPG" else name
@@ -41,7 +57,12 @@ def encode(image: Image.Image, format: str, quality: int) -> bytes:
         raise PermanentError(Reason.ENCODE_FAILED, f"unknown output format {format!r}")
     buffer = io.BytesIO()
     try:
-        prepared, options = preparer(normalize_mode(image), quality)
+        working = normalize_mode(image)
+        if name in _NO_ALPHA:
+            working = flatten(working, background)
+        prepared, options = preparer(working, quality)
+        if exif is not None and name in _EXIF_WRITERS:
+            options["exif"] = exif
         prepared.save(buffer, name, **options)
     except MemoryError:
         raise
@@ -52,19 +73,25 @@ def encode(image: Image.Image, format: str, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def flatten(image: Image.Image, background: str = "white") -> Image.Image:
-    """``image`` without alpha (RGB or L), composited onto ``background``."""
+def flatten(image: Image.Image, background: str = DEFAULT_BACKGROUND) -> Image.Image:
+    """``image`` without alpha (RGB, or L on a gray background), composited onto
+    ``background`` (any Pillow colour; an alpha part of it is ignored)."""
     if "A" not in image.getbands():
         return image
-    base = Image.new("L" if image.mode == "LA" else "RGB", image.size, background)
-    base.paste(image, mask=image.getchannel("A"))
+    colour = ImageColor.getrgb(background)[:3]
+    if image.mode == "LA" and len(set(colour)) == 1:
+        base = Image.new("L", image.size, colour[0])
+    else:
+        base = Image.new("RGB", image.size, colour)
+    layer = image if image.mode == base.mode + "A" else image.convert(base.mode + "A")
+    base.paste(layer, mask=image.getchannel("A"))
     return base
 
 
 def _jpeg(image: Image.Image, quality: int) -> _Prepared:
     # ``comment`` would otherwise be copied from ``image.info``; EXIF and ICC are only
     # written when passed.
-    return flatten(image), {"quality": quality, "optimize": True, "comment": ""}
+    return image, {"quality": quality, "optimize": True, "comment": ""}
 
 
 def _png(image: Image.Image, quality: int) -> _Prepared:
@@ -93,21 +120,46 @@ def _colour(image: Image.Image) -> Image.Image:
 
 
 def _bmp(image: Image.Image, quality: int) -> _Prepared:
-    return flatten(image), {}
+    return image, {}
 
 
 def _gif(image: Image.Image, quality: int) -> _Prepared:
+    paletted = gif_frame(image)
+    options = {"transparency": paletted.info["transparency"]} if paletted.info else {}
+    return paletted, options
+
+
+def gif_frame(image: Image.Image, *, fast: bool = False) -> Image.Image:
+    """A working-mode image as GIF stores it: paletted (L as it is), with the palette
+    index for "transparent" in ``info["transparency"]`` if it has alpha.
+
+    ``fast`` picks the octree quantizer: about 8x faster than median cut, slightly
+    coarser palettes; for animations, whose every frame is quantized.
+    """
+    method = Image.Quantize.FASTOCTREE if fast else Image.Quantize.MEDIANCUT
+    if "A" in image.getbands() and not _has_see_through(image):
+        image = image.convert("L" if image.mode == "LA" else "RGB")
+    if image.mode == "L":
+        paletted = image.copy()
+        paletted.info = {}
+        return paletted
     if "A" not in image.getbands():
-        paletted = image.copy() if image.mode == "L" else image.quantize(colors=256)
+        paletted = image.quantize(colors=256, method=method)
         paletted.info = {}  # ours: drop any comment or transparency copied from the source
-        return paletted, {}
-    paletted = image.convert("RGB").quantize(colors=_GIF_TRANSPARENT_INDEX)
-    paletted.info = {}
+        return paletted
+    paletted = image.convert("RGB").quantize(colors=_GIF_TRANSPARENT_INDEX, method=method)
     see_through = image.getchannel("A").point(
         lambda alpha: 255 if alpha < _GIF_ALPHA_THRESHOLD else 0, mode="1"
     )
     paletted.paste(_GIF_TRANSPARENT_INDEX, mask=see_through)
-    return paletted, {"transparency": _GIF_TRANSPARENT_INDEX}
+    paletted.info = {"transparency": _GIF_TRANSPARENT_INDEX}
+    return paletted
+
+
+def _has_see_through(image: Image.Image) -> bool:
+    """Whether any pixel would be transparent in a GIF (an opaque RGBA frame is not)."""
+    lowest = image.getchannel("A").getextrema()[0]
+    return not isinstance(lowest, int) or lowest < _GIF_ALPHA_THRESHOLD
 
 
 _PREPARERS: dict[str, Callable[[Image.Image, int], _Prepared]] = {

@@ -1,51 +1,33 @@
 """Identify an upload from its bytes alone: format, size, mode and frame count.
 
-Only the header is read; no pixels are decoded. Detection is Pillow's own content sniffing,
-restricted to ``ALLOWED_FORMATS`` so that no other decoder (EPS, PDF, exotic plugins) is ever
-reachable from an upload. The file name and extension play no part.
+Only the header is read; no pixels are decoded. ``probe_header`` works on the first bytes
+of an object (a ranged GET), so a worker can refuse an oversized upload before it
+downloads it. Limits are checked by ``check_limits`` against the header's numbers.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 
-from PIL import (
-    AvifImagePlugin,
-    BmpImagePlugin,
-    GifImagePlugin,
-    Image,
-    ImageFile,
-    JpegImagePlugin,
-    PngImagePlugin,
-    TiffImagePlugin,
-    UnidentifiedImageError,
-    WebPImagePlugin,
-)
+from PIL import Image, ImageFile, UnidentifiedImageError
 
+from prism.config import Animation
 from prism.errors import PermanentError, Reason
-
-# Importing the plugins registers exactly these readers with Pillow, nothing else.
-_PLUGINS = (
-    JpegImagePlugin,
-    PngImagePlugin,
-    GifImagePlugin,
-    WebPImagePlugin,
-    BmpImagePlugin,
-    AvifImagePlugin,
-    TiffImagePlugin,
-)
-
-# Raster formats accepted from uploads. TIFF is the one extra: a mainstream photo/scan
-# interchange format with a core Pillow reader. Never EPS/PS/PDF (they run Ghostscript).
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "AVIF", "TIFF")
-
-# How many leading bytes ``sniff_format`` needs: what ``Image.open`` itself reads.
-SNIFF_BYTES = 16
+from prism.imaging.formats import ALLOWED_FORMATS, SNIFF_BYTES, sniff_format
 
 # Multi-picture JPEGs (phone photos with a depth map or preview) open as MPO; the primary
 # picture is an ordinary JPEG and the extra pictures are not animation frames.
 _FORMAT_ALIASES = {"MPO": "JPEG"}
+# Likewise, pillow-heif counts the top-level images of a HEIF collection (bursts), not
+# frames of an animation.
+_NOT_ANIMATION = frozenset({"MPO", "HEIF"})
+# Formats whose frame count is in the header proper (APNG's acTL chunk), so a prefix
+# tells it exactly. A GIF must be read to its end to count frames.
+_FRAMES_IN_HEADER = frozenset({"JPEG", "MPO", "PNG", "BMP"})
+
+_ceiling_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -55,46 +37,116 @@ class ImageInfo:
     height: int
     mode: str
     frames: int
+    # False when ``frames`` is a lower bound: from a prefix of a GIF or TIFF, or from a
+    # decode for stills only (frames not counted).
+    frames_exact: bool = True
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
-def sniff_format(prefix: bytes) -> str | None:
-    """The allowed format whose signature ``prefix`` (the first bytes of a file) carries.
+def probe(data: bytes, *, max_pixels: int | None = None) -> ImageInfo:
+    """Format, size, mode and frame count of a whole file, from its header.
 
-    A cheap pre-filter that uses the plugins' own signature checks; a match does not
-    promise that the rest of the file is readable.
+    ``max_pixels`` (the pipeline's limit) lifts Pillow's bomb ceiling where it is lower;
+    it is not checked here (see ``check_limits``). Raises ``PermanentError`` with
+    EMPTY_FILE, UNSUPPORTED_FORMAT, CORRUPT or DECOMPRESSION_BOMB.
     """
-    head = prefix[:SNIFF_BYTES]
-    for name in ALLOWED_FORMATS:
-        _factory, accept = Image.OPEN[name]
-        # A string result means "recognised, but this Pillow cannot read it".
-        if accept is not None and accept(head) is True:
-            return name
-    return None
-
-
-def probe(data: bytes) -> ImageInfo:
-    """Format, size, mode and frame count of an image, from its header.
-
-    Raises ``PermanentError`` with EMPTY_FILE, UNSUPPORTED_FORMAT, CORRUPT or
-    DECOMPRESSION_BOMB.
-    """
-    image = open_image(data)
+    image = open_image(data, max_pixels=max_pixels)
     try:
-        frames = 1 if image.format == "MPO" else int(getattr(image, "n_frames", 1))
+        frames = frame_count(image)
     except MemoryError:
         raise
     except Exception as exc:
         raise as_permanent_error(exc) from exc
+    return describe(image, frames, exact=True)
+
+
+def probe_header(
+    prefix: bytes, *, complete: bool = False, max_pixels: int | None = None
+) -> ImageInfo | None:
+    """What ``probe`` says, from the first bytes of a file (e.g. a 64 KiB ranged GET).
+
+    Returns None when the prefix is too short to tell: the caller then reads the whole
+    file. That is always the case for WebP and AVIF (Pillow parses them whole), and for
+    JPEGs whose metadata fills the prefix. ``complete=True`` means ``prefix`` is the
+    whole file, which makes this exactly ``probe``. Raises ``PermanentError`` with
+    UNSUPPORTED_FORMAT (no allowed signature) or DECOMPRESSION_BOMB (declared size).
+    """
+    if complete:
+        return probe(prefix, max_pixels=max_pixels)
+    if sniff_format(prefix[:SNIFF_BYTES]) is None:
+        if len(prefix) < SNIFF_BYTES:
+            return None
+        raise _unsupported()
+    _allow_pixels(max_pixels)
+    try:
+        # (TIFF may warn "Truncated File Read" here; ``warnings.catch_warnings`` would
+        # silence it, but is not thread-safe.)
+        image = Image.open(io.BytesIO(prefix), formats=ALLOWED_FORMATS)
+        exact = image.format in _FRAMES_IN_HEADER
+        try:
+            frames = frame_count(image)
+        except Exception:  # the prefix ends inside a frame table
+            frames, exact = 1, False
+    except Image.DecompressionBombError as exc:
+        raise as_permanent_error(exc) from exc
+    except MemoryError:
+        raise
+    except Exception:
+        return None
+    return describe(image, frames, exact=exact)
+
+
+def check_limits(info: ImageInfo, *, max_pixels: int, animation: Animation | None = None) -> None:
+    """Refuse a source whose header numbers exceed the limits.
+
+    ``animation`` is the policy the source is decoded with; frame limits apply only when
+    frames are to be preserved (a first-frame still decodes one frame, however many there
+    are). Raises ``PermanentError`` with TOO_LARGE or TOO_MANY_FRAMES.
+    """
+    if info.pixels > max_pixels:
+        raise PermanentError(
+            Reason.TOO_LARGE,
+            f"{info.width}x{info.height} is {info.pixels} pixels; the limit is {max_pixels}",
+        )
+    if animation is None or animation.policy != "preserve" or info.frames <= 1:
+        return
+    frames = f"{info.frames} frames" if info.frames_exact else f"at least {info.frames} frames"
+    if info.frames > animation.max_frames:
+        raise PermanentError(
+            Reason.TOO_MANY_FRAMES, f"{frames}; the limit is {animation.max_frames}"
+        )
+    total = info.frames * info.pixels
+    if total > animation.max_total_pixels:
+        raise PermanentError(
+            Reason.TOO_MANY_FRAMES,
+            f"{frames} of {info.width}x{info.height} are {total} pixels; "
+            f"the limit is {animation.max_total_pixels}",
+        )
+
+
+def frame_count(image: Image.Image) -> int:
+    """Animation frames as Pillow counts them from the headers, without decoding any."""
+    if image.format in _NOT_ANIMATION:
+        return 1
+    return int(getattr(image, "n_frames", 1))
+
+
+def describe(image: Image.Image, frames: int, *, exact: bool = True) -> ImageInfo:
+    """The ``ImageInfo`` of an opened image (MPO reported as the JPEG it is)."""
     return ImageInfo(
         format=_FORMAT_ALIASES.get(image.format or "", image.format or "unknown"),
         width=image.width,
         height=image.height,
         mode=image.mode,
         frames=frames,
+        frames_exact=exact,
     )
 
 
-def open_image(data: bytes) -> ImageFile.ImageFile:
+def open_image(data: bytes, *, max_pixels: int | None = None) -> ImageFile.ImageFile:
     """``Image.open`` restricted to ``ALLOWED_FORMATS``, with errors as ``PermanentError``.
 
     Lazy: only the header is parsed. Pillow refuses sizes above twice
@@ -102,22 +154,48 @@ def open_image(data: bytes) -> ImageFile.ImageFile:
     """
     if not data:
         raise PermanentError(Reason.EMPTY_FILE, "the file is empty")
+    _allow_pixels(max_pixels)
     try:
         return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except UnidentifiedImageError as exc:
-        recognised = sniff_format(data[:SNIFF_BYTES])
-        if recognised is None:
-            allowed = ", ".join(ALLOWED_FORMATS)
-            raise PermanentError(
-                Reason.UNSUPPORTED_FORMAT, f"not an image in a supported format ({allowed})"
-            ) from exc
-        raise PermanentError(
-            Reason.CORRUPT, f"has a {recognised} signature but an unreadable header"
-        ) from exc
     except MemoryError:
         raise
     except Exception as exc:
+        if isinstance(exc, Image.DecompressionBombError):
+            raise as_permanent_error(exc) from exc
+        recognised = sniff_format(data[:SNIFF_BYTES])
+        if recognised is None:
+            # Not one of ours, however a reader choked on it ("BM" text, HEIF without
+            # the optional reader): skipped, not failed.
+            raise _unsupported() from exc
+        if isinstance(exc, UnidentifiedImageError):
+            raise PermanentError(
+                Reason.CORRUPT, f"has a {recognised} signature but an unreadable header"
+            ) from exc
         raise as_permanent_error(exc) from exc
+
+
+def _unsupported() -> PermanentError:
+    allowed = ", ".join(ALLOWED_FORMATS)
+    return PermanentError(
+        Reason.UNSUPPORTED_FORMAT, f"not an image in a supported format ({allowed})"
+    )
+
+
+def _allow_pixels(max_pixels: int | None) -> None:
+    """Make sure Pillow's decompression-bomb ceiling is not below ``max_pixels``.
+
+    Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS`` (179 MP by default), which
+    would silently cap a pipeline configured for more. The process-wide setting is only
+    ever raised, under a lock, so no concurrent decode sees a lower ceiling than it
+    needs; the configured limit is then the one that applies (``check_limits``), and
+    anything above twice it is still refused by Pillow as a bomb.
+    """
+    if max_pixels is None:
+        return
+    with _ceiling_lock:
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and current < max_pixels:
+            Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def as_permanent_error(exc: Exception) -> PermanentError:

@@ -1,4 +1,4 @@
-"""The pipeline's transforms, applied in order; each returns a new image.
+"""The pipeline's transforms, applied in order, and the decode size they need.
 
 Never mutates its input: one decoded source is shared by every variant, possibly across
 threads, so only Pillow operations that return new images are used here.
@@ -8,13 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image
 
-from prism.config import Blur, Brighten, Flip, Grayscale, Resize, Rotate, Thumbnail, Transform
+from prism.config import (
+    DEFAULT_BACKGROUND,
+    Autocontrast,
+    Blur,
+    Brighten,
+    Contain,
+    Contrast,
+    Cover,
+    Equalize,
+    Flip,
+    Grayscale,
+    Resize,
+    Rotate,
+    Sharpen,
+    Thumbnail,
+    Transform,
+)
+from prism.imaging import filters, geometry
+from prism.imaging.geometry import REDUCING_GAP, fit_size
 
-# Downscale by an integer factor (cheap box reduce) until within this factor of the target,
-# then finish with Lanczos. 3.0 is indistinguishable from a full Lanczos pass in practice.
-REDUCING_GAP = 3.0
+__all__ = ["REDUCING_GAP", "apply_transforms", "combined_needed_size", "fit_size", "needed_size"]
 
 # Clockwise degrees -> Pillow's transpose (whose ROTATE_* constants turn counter-clockwise).
 _CLOCKWISE = {
@@ -28,27 +44,46 @@ _FLIPS = {
 }
 
 
-def apply_transforms(image: Image.Image, transforms: Sequence[Transform]) -> Image.Image:
-    """Apply ``transforms`` in order. May return ``image`` itself when nothing changes it."""
+def apply_transforms(
+    image: Image.Image,
+    transforms: Sequence[Transform],
+    *,
+    background: str = DEFAULT_BACKGROUND,
+) -> Image.Image:
+    """Apply ``transforms`` in order. May return ``image`` itself when nothing changes it.
+
+    ``background`` is the variant's: the padding of ``contain`` unless it names its own.
+    """
     for transform in transforms:
-        image = _apply(image, transform)
+        image = _apply(image, transform, background)
     return image
 
 
-def _apply(image: Image.Image, transform: Transform) -> Image.Image:
+def _apply(image: Image.Image, transform: Transform, background: str) -> Image.Image:
     match transform:
         case Resize(width=width, height=height):
-            return _resize(image, (width, height))
-        case Thumbnail(width=width, height=height):
-            size = fit_size(image.size, (width, height))
-            return image if size == image.size else _resize(image, size)
+            return geometry.resize(image, (width, height))
+        case Thumbnail(width=width, height=height, upscale=upscale):
+            return geometry.thumbnail(image, (width, height), upscale=upscale)
+        case Cover(width=width, height=height, gravity=gravity, upscale=upscale):
+            return geometry.cover(image, (width, height), gravity, upscale=upscale)
+        case Contain(width=width, height=height, gravity=gravity, upscale=upscale):
+            pad = transform.background or background
+            return geometry.contain(image, (width, height), gravity, pad, upscale=upscale)
         case Grayscale():
-            return image.convert("LA" if "A" in image.getbands() else "L")
+            return filters.grayscale(image)
         case Blur(sigma=sigma):
-            return _blur(image, sigma)
+            return filters.blur(image, sigma)
+        case Sharpen(radius=radius, percent=percent, threshold=threshold):
+            return filters.sharpen(image, radius, percent, threshold)
         case Brighten(value=value):
-            # Brightness blends with black; Pillow keeps the alpha band as it was.
-            return ImageEnhance.Brightness(image).enhance(1.0 + value)
+            return filters.brighten(image, value)
+        case Contrast(value=value):
+            return filters.contrast(image, value)
+        case Autocontrast(cutoff=cutoff):
+            return filters.autocontrast(image, cutoff)
+        case Equalize():
+            return filters.equalize(image)
         case Rotate(degrees=degrees):
             return image.transpose(_CLOCKWISE[degrees])
         case Flip(direction=direction):
@@ -56,47 +91,29 @@ def _apply(image: Image.Image, transform: Transform) -> Image.Image:
     raise TypeError(f"unknown transform: {transform!r}")  # pragma: no cover
 
 
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    # Pillow premultiplies alpha while resampling RGBA/LA, so edges do not darken.
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-
-
-def _blur(image: Image.Image, sigma: float) -> Image.Image:
-    blur = ImageFilter.GaussianBlur(radius=sigma)
-    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode)
-    if premultiplied is None:
-        return image.filter(blur)
-    # Blur premultiplied colours, or invisible pixels bleed their colour into the edges.
-    return image.convert(premultiplied).filter(blur).convert(image.mode)
-
-
-def fit_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
-    """The largest size with ``size``'s aspect ratio that fits in ``box``; never larger
-    than ``size`` itself, never below 1 pixel (the rule of ``Image.thumbnail``)."""
-    width, height = size
-    box_width, box_height = box
-    if width <= box_width and height <= box_height:
-        return size
-    scale = min(box_width / width, box_height / height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def needed_size(transforms: Sequence[Transform]) -> tuple[int, int] | None:
     """The smallest decoded size from which ``transforms`` still give a full-quality result.
 
-    That is the box of the first resize/thumbnail, as long as only geometry-neutral
-    operations come before it (a 90/270 rotation swaps the box's axes). ``None`` means
-    "decode at full size": no resize at all, or a blur first (its radius is in pixels of
-    the image it is applied to, so decoding smaller would change the result).
+    That is the box of the first resize/thumbnail/cover/contain, as long as only
+    geometry-neutral operations come before it (a 90/270 rotation swaps the box's axes).
+    A JPEG is then decoded at a DCT scale that keeps *both* sides at least as large as
+    the box, which is exactly what ``cover`` needs, and more than a fit needs. ``None``
+    means "decode at full size": no resize at all, or a blur or sharpen first (their
+    radius is in pixels of the image they are applied to).
     """
     swapped = False
     for transform in transforms:
         match transform:
-            case Resize(width=width, height=height) | Thumbnail(width=width, height=height):
+            case (
+                Resize(width=width, height=height)
+                | Thumbnail(width=width, height=height)
+                | Cover(width=width, height=height)
+                | Contain(width=width, height=height)
+            ):
                 return (height, width) if swapped else (width, height)
             case Rotate(degrees=degrees):
                 swapped ^= degrees in (90, 270)
-            case Blur():
+            case Blur() | Sharpen():
                 return None
     return None
 

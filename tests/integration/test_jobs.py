@@ -1,0 +1,259 @@
+"""Jobs on the moto server: exact progress under concurrency and duplicates, cancellation,
+and backfill requests."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+from PIL import Image
+
+from prism.aws.clients import open_clients
+from prism.aws.job_table import JobTable
+from prism.config import parse_config
+from prism.jobs import JobKind, JobProgress, JobRecord, JobStatus, utc_now
+from prism.keys import output_key
+from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef
+from prism.records import VariantRecord
+from prism_cli.lambda_emulator import (
+    FakeLambdaContext,
+    emulators_for,
+    forget_warm_state,
+    run_until_idle,
+)
+from prism_cli.local_stack import LocalStack
+
+pytestmark = pytest.mark.integration
+T = TypeVar("T")
+
+THREE_VARIANTS = """
+variants:
+  - {name: small, transforms: [{op: thumbnail, width: 16, height: 16}], format: jpeg}
+  - {name: medium, transforms: [{op: thumbnail, width: 32, height: 32}], format: png}
+  - {name: large, transforms: [{op: thumbnail, width: 48, height: 48}], format: webp}
+"""
+
+
+def with_jobs(stack: LocalStack, action: Callable[[JobTable], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with open_clients() as clients:
+            return await action(JobTable(clients.dynamodb, stack.environment["PRISM_TABLE_NAME"]))
+
+    return asyncio.run(run())
+
+
+def create_job(stack: LocalStack, job_id: str, kind: JobKind = JobKind.SUBMIT) -> None:
+    job = JobRecord(job_id=job_id, status="running", kind=kind.value, created_at=utc_now())
+    assert with_jobs(stack, lambda jobs: jobs.create(job))
+
+
+def progress(stack: LocalStack, job_id: str) -> JobProgress:
+    return with_jobs(stack, lambda jobs: jobs.progress(job_id))
+
+
+def upload_images(stack: LocalStack, job_id: str, count: int) -> list[str]:
+    bucket = stack.bucket_name("InputBucket")
+    keys = []
+    for n in range(count):
+        data = io.BytesIO()
+        Image.new("RGB", (60 + n, 40), (n * 10 % 256, 90, 160)).save(data, "JPEG")
+        key = f"uploads/{job_id}/image-{n:02d}.jpg"
+        stack.clients.s3.put_object(
+            Bucket=bucket, Key=key, Body=data.getvalue(), Metadata={JOB_METADATA_KEY: job_id}
+        )
+        keys.append(key)
+    return keys
+
+
+def run_functions(stack: LocalStack, *names: str, workers: int = 2) -> None:
+    emulators = [
+        emulator
+        for emulator in emulators_for(
+            stack.template,
+            stack.clients.sqs,
+            instances={"WorkerFunction": workers},
+            batching_window=0,
+        )
+        if emulator.function.logical_id in names
+    ]
+    run_until_idle(emulators, stack.clients.sqs, timeout=120, poll_seconds=0.2)
+    for emulator in emulators:
+        assert not emulator.errors, emulator.errors
+
+
+def drain(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
+    sqs = stack.clients.sqs
+    url = stack.queue_url(queue)
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    ).get("Messages", []):
+        messages.extend(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def job_variants(stack: LocalStack, job_id: str) -> list[VariantRecord]:
+    async def collect(jobs: JobTable) -> list[VariantRecord]:
+        job = await jobs.require(job_id)
+        return [r async for r in jobs.records(job) if isinstance(r, VariantRecord)]
+
+    return with_jobs(stack, collect)
+
+
+def output_exists(stack: LocalStack, key: str) -> bool:
+    listing = stack.clients.s3.list_objects_v2(Bucket=stack.bucket_name("OutputBucket"), Prefix=key)
+    return any(item["Key"] == key for item in listing.get("Contents", []))
+
+
+def test_progress_is_exact_with_many_workers_and_duplicate_messages(
+    local_stack: LocalStack,
+) -> None:
+    local_stack.put_pipeline_config(THREE_VARIANTS)
+    create_job(local_stack, "exact")
+    upload_images(local_stack, "exact", 8)
+    with_jobs(local_stack, lambda jobs: jobs.seal("exact", 8))
+    run_functions(local_stack, "FanoutFunction")
+
+    # Every variant message delivered three times, to four concurrent workers.
+    bodies = [message["Body"] for message in drain(local_stack, "VariantsQueue")]
+    assert len(bodies) == 24
+    sqs = local_stack.clients.sqs
+    for body in bodies * 3:
+        sqs.send_message(QueueUrl=local_stack.queue_url("VariantsQueue"), MessageBody=body)
+    run_functions(local_stack, "WorkerFunction", workers=4)
+
+    job = progress(local_stack, "exact")
+    counters = job.counters
+    assert job.job.status == JobStatus.COMPLETE
+    assert (counters.sources_registered, counters.sources_loaded, counters.sources_finished) == (
+        8,
+        8,
+        8,
+    )
+    assert (counters.variants_expected, counters.variants_done) == (24, 24)
+    assert counters.variants_failed == counters.variants_skipped == 0
+    assert counters.bytes_in > 0 and counters.bytes_out > 0
+    assert job.stages()["complete"] == (8, 8)
+    assert job.stages()["saving"] == (24, 24)
+    assert len(job_variants(local_stack, "exact")) == 24
+
+
+def test_cancelling_mid_job_skips_what_has_not_started(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(THREE_VARIANTS)
+    create_job(local_stack, "halfway")
+    upload_images(local_stack, "halfway", 10)
+    with_jobs(local_stack, lambda jobs: jobs.seal("halfway", 10))
+    run_functions(local_stack, "FanoutFunction")
+
+    # One worker invocation renders the first batch; then the job is cancelled.
+    sqs = local_stack.clients.sqs
+    first = sqs.receive_message(
+        QueueUrl=local_stack.queue_url("VariantsQueue"),
+        MaxNumberOfMessages=6,
+        AttributeNames=["All"],
+    )["Messages"]
+    worker = importlib.import_module("worker_handler").handler
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:prism-local-variants",
+                "awsRegion": "us-east-1",
+            }
+            for m in first
+        ]
+    }
+    context = FakeLambdaContext.for_function(local_stack.template.function("WorkerFunction"))
+    assert worker(event, context) == {"batchItemFailures": []}
+    for message in first:
+        sqs.delete_message(
+            QueueUrl=local_stack.queue_url("VariantsQueue"), ReceiptHandle=message["ReceiptHandle"]
+        )
+    assert with_jobs(local_stack, lambda jobs: jobs.request_cancel("halfway")).status == (
+        "cancelling"
+    )
+    run_functions(local_stack, "FanoutFunction", "WorkerFunction")
+
+    job = progress(local_stack, "halfway")
+    counters = job.counters
+    assert job.job.status == JobStatus.CANCELLED
+    assert counters.variants_done == 6
+    assert counters.variants_skipped == 24
+    assert (
+        counters.variants_done + counters.variants_failed + counters.variants_skipped
+        == counters.variants_expected
+        == 30
+    )
+    assert counters.sources_finished == 10
+    variants = job_variants(local_stack, "halfway")
+    skipped = [v for v in variants if v.status == "skipped"]
+    assert len(skipped) == 24 and {v.reason for v in skipped} == {"cancelled"}
+    config = parse_config(THREE_VARIANTS)
+    by_name = {variant.name: variant for variant in config.variants}
+    for record in skipped:
+        key = output_key(record.key, by_name[record.variant], upload_prefix="uploads/")
+        assert not output_exists(local_stack, key)
+    for record in (v for v in variants if v.status == "done"):
+        assert record.output_key and output_exists(local_stack, record.output_key)
+
+
+def test_uploads_to_a_cancelled_job_are_registered_skipped(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(THREE_VARIANTS)
+    create_job(local_stack, "stopped")
+    with_jobs(local_stack, lambda jobs: jobs.request_cancel("stopped"))
+    upload_images(local_stack, "stopped", 2)
+    with_jobs(local_stack, lambda jobs: jobs.seal("stopped", 2))
+
+    run_functions(local_stack, "FanoutFunction", "WorkerFunction")
+
+    job = with_jobs(local_stack, lambda jobs: jobs.finish_if_done("stopped"))
+    assert job is not None
+    assert job.job.status == JobStatus.CANCELLED
+    assert (job.counters.variants_expected, job.counters.variants_skipped) == (6, 6)
+    assert job.counters.sources_finished == 2
+    assert drain(local_stack, "VariantsQueue") == []
+
+
+def test_backfill_requests_render_only_what_is_missing(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(THREE_VARIANTS)
+    keys = upload_images(local_stack, "library", 3)  # plain uploads: the day's job
+    run_functions(local_stack, "FanoutFunction", "WorkerFunction")
+    assert output_exists(local_stack, "library/image-00_small.jpg")
+
+    # A new variant is added; a backfill with missing_only renders just that one.
+    local_stack.put_pipeline_config(
+        THREE_VARIANTS + "  - {name: square, transforms: [{op: resize, width: 20, height: 20}]}\n"
+    )
+    forget_warm_state()  # deployed functions pick a new config up within a minute
+    create_job(local_stack, "fill", JobKind.BACKFILL)
+    bucket = local_stack.bucket_name("InputBucket")
+    for key in keys:
+        head = local_stack.clients.s3.head_object(Bucket=bucket, Key=key)
+        request = BackfillRequest(
+            job_id="fill",
+            source=SourceRef(bucket=bucket, key=key, etag=head["ETag"], size=head["ContentLength"]),
+            missing_only=True,
+        )
+        local_stack.clients.sqs.send_message(
+            QueueUrl=local_stack.queue_url("UploadsQueue"), MessageBody=request.model_dump_json()
+        )
+    with_jobs(local_stack, lambda jobs: jobs.seal("fill", 3))
+    run_functions(local_stack, "FanoutFunction", "WorkerFunction")
+
+    job = progress(local_stack, "fill")
+    assert job.job.status == JobStatus.COMPLETE
+    assert (job.counters.variants_expected, job.counters.variants_done) == (3, 3)
+    assert {v.variant for v in job_variants(local_stack, "fill")} == {"square"}
+    assert output_exists(local_stack, "library/image-02_square.jpg")
