@@ -257,3 +257,30 @@ def test_backfill_requests_render_only_what_is_missing(local_stack: LocalStack) 
     assert (job.counters.variants_expected, job.counters.variants_done) == (3, 3)
     assert {v.variant for v in job_variants(local_stack, "fill")} == {"square"}
     assert output_exists(local_stack, "library/image-02_square.jpg")
+
+
+def test_a_run_superseded_by_a_new_upload_still_adds_up(local_stack: LocalStack) -> None:
+    local_stack.put_pipeline_config(THREE_VARIANTS)
+    create_job(local_stack, "swap")
+    (key,) = upload_images(local_stack, "swap", 1)
+    run_functions(local_stack, "FanoutFunction")
+    # Overwritten before any worker ran: the first run can never finish.
+    bucket = local_stack.bucket_name("InputBucket")
+    data = io.BytesIO()
+    Image.new("RGB", (70, 70), "navy").save(data, "JPEG")
+    local_stack.clients.s3.put_object(
+        Bucket=bucket, Key=key, Body=data.getvalue(), Metadata={JOB_METADATA_KEY: "swap"}
+    )
+    with_jobs(local_stack, lambda jobs: jobs.seal("swap", 2))  # two uploads
+
+    run_functions(local_stack, "FanoutFunction", "WorkerFunction")
+
+    job = progress(local_stack, "swap")
+    counters = job.counters
+    assert job.job.status == JobStatus.COMPLETE
+    assert (counters.sources_registered, counters.sources_finished) == (2, 2)
+    assert (counters.variants_expected, counters.variants_done, counters.variants_skipped) == (
+        6,
+        3,
+        3,
+    )

@@ -54,19 +54,54 @@ class ProcessingTable:
         self._table = table_name
 
     async def register_source(self, record: SourceRecord, counters: JobCounters) -> bool:
-        """Start a run for a source and add it to its job; False if this run exists already."""
-        reasons = await self._transact(
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": record.to_item(),
-                    "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
-                    "ExpressionAttributeValues": to_attributes({":run": record.run_id}),
-                }
-            },
-            self._shard_update(record.job_id, record.shard, counters),
-        )
-        return not reasons
+        """Start a run for a source and add it to its job; False if this run exists already.
+
+        A run still in progress for an earlier upload of the same key is superseded: what
+        it has not finished is counted as skipped in its job, in the same transaction, so
+        that job's counts still add up (its late outcomes are then stale and count nothing).
+        """
+        for _ in range(TRANSACTION_ATTEMPTS):
+            current = await self.get_source(record.bucket, record.key)
+            if current is not None and current.run_id == record.run_id:
+                return False
+            # One update per shard item: a transaction may touch an item only once.
+            shard_counters = {(record.job_id, record.shard): counters}
+            if current is not None and current.status == SourceStatus.PROCESSING:
+                unfinished = current.expected - current.done - current.failed - current.skipped
+                superseded = JobCounters(
+                    sources_finished=1, sources_skipped=1, variants_skipped=max(unfinished, 0)
+                )
+                shard = (current.job_id, current.shard)
+                shard_counters[shard] = shard_counters.get(shard, JobCounters()) + superseded
+            items = [self._put_replacing(record, current)] + [
+                self._shard_update(job_id, shard_number, shard_delta)
+                for (job_id, shard_number), shard_delta in shard_counters.items()
+            ]
+            if not await self._transact(*items):
+                return True
+            # The source changed between reading and writing it: look again.
+        raise TransactionConflict(f"could not register {record.bucket}/{record.key}")
+
+    def _put_replacing(self, record: SourceRecord, current: SourceRecord | None) -> dict[str, Any]:
+        """A put that succeeds only if the source item is still as ``current`` says."""
+        if current is None:
+            condition, values = "attribute_not_exists(pk)", {}
+        else:
+            condition = "run_id = :run AND done = :done AND failed = :failed AND skipped = :skipped"
+            values = {
+                ":run": current.run_id,
+                ":done": current.done,
+                ":failed": current.failed,
+                ":skipped": current.skipped,
+            }
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": record.to_item(),
+            "ConditionExpression": condition,
+        }
+        if values:
+            put["ExpressionAttributeValues"] = to_attributes(values)
+        return {"Put": put}
 
     async def record_variant(self, record: VariantRecord) -> RecordResult:
         counter = record.status  # "done" | "failed" | "skipped" are also the counter names
