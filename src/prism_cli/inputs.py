@@ -61,8 +61,8 @@ def folder_labels(folders: Sequence[Path]) -> list[str]:
     return labels
 
 
-def check_folders(folders: Sequence[Path], out: Path) -> list[Path]:
-    """The distinct input folders; a UserError for a missing one or an overlapping ``out``."""
+def check_input_folders(folders: Sequence[Path]) -> list[Path]:
+    """The distinct input folders; a UserError for a missing one."""
     distinct: list[Path] = []
     for folder in folders:
         if not folder.exists():
@@ -71,6 +71,12 @@ def check_folders(folders: Sequence[Path], out: Path) -> list[Path]:
             raise UserError(f"not a folder: {folder}")
         if folder.resolve() not in [d.resolve() for d in distinct]:
             distinct.append(folder)
+    return distinct
+
+
+def check_folders(folders: Sequence[Path], out: Path) -> list[Path]:
+    """The distinct input folders; a UserError for a missing one or an overlapping ``out``."""
+    distinct = check_input_folders(folders)
     out_resolved = out.resolve()
     for folder in distinct:
         resolved = folder.resolve()

@@ -9,10 +9,10 @@ any SDK client would; nothing in the pipeline knows it is running locally.
 from __future__ import annotations
 
 import logging
-import os
+import socket
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
+from contextlib import ExitStack
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+# Re-exported: this module was their first home (tests import them from here).
+from prism_cli.aws_env import DUMMY_CREDENTIALS as DUMMY_CREDENTIALS
+from prism_cli.aws_env import applied_environment as applied_environment
+from prism_cli.aws_env import unsafe_environment_names as unsafe_environment_names
 from prism_cli.moto_dynamodb import serialise_dynamodb
 from prism_cli.template import (
     DEFAULT_REGION,
@@ -39,34 +43,41 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
-# moto accepts any credentials; fixed dummies keep real ones from ever being used.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# Variables that could send a request somewhere other than the local endpoint, or mix in
-# real credentials: removed while the local environment is applied.
-_UNSAFE_PREFIXES = ("AWS_ENDPOINT_URL_",)
-_UNSAFE_NAMES = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    # Powertools behaves as inside Lambda when this is set (one shared event loop).
-    "LAMBDA_TASK_ROOT",
-)
-
 # Settings' variable naming the SSM parameter that holds the pipeline config.
 CONFIG_PARAMETER_VARIABLE = "PRISM_CONFIG_PARAMETER"
 
 
 # --- the moto server ---------------------------------------------------------------------
-class MotoServer:
-    """moto in server mode on a free loopback port (async clients need a real endpoint)."""
+class PortInUse(OSError):
+    """The loopback port asked for is taken."""
 
-    def __init__(self) -> None:
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """PortInUse unless ``port`` can be bound: moto's server thread would hang on it."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # As the HTTP server does, so that a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        raise PortInUse(f"port {port} on {host} is in use ({exc.strerror})") from None
+    finally:
+        probe.close()
+
+
+class MotoServer:
+    """moto in server mode on loopback (async clients need a real endpoint).
+
+    ``port=0`` picks a free port; a fixed port must be free (PortInUse otherwise).
+    """
+
+    def __init__(self, port: int = 0) -> None:
         # Werkzeug logs every request at INFO even with verbose=False.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        if port:
+            check_port_free(port)
         serialise_dynamodb()  # moto's DynamoDB loses writes under concurrency otherwise
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -81,8 +92,8 @@ class MotoServer:
         self.stop()
 
 
-def start_moto_server() -> MotoServer:
-    return MotoServer()
+def start_moto_server(port: int = 0) -> MotoServer:
+    return MotoServer(port)
 
 
 def reset_moto(endpoint: str) -> None:
@@ -267,27 +278,6 @@ def local_environment(template: StackTemplate, endpoint: str) -> dict[str, str]:
             environment[name] = value
             owners[name] = fn.logical_id
     return environment
-
-
-@contextmanager
-def applied_environment(environment: Mapping[str, str]) -> Iterator[None]:
-    """Set ``environment`` in ``os.environ`` (dropping unsafe AWS variables); restore after."""
-    saved = dict(os.environ)
-    try:
-        for name in list(os.environ):
-            if name in _UNSAFE_NAMES or name.startswith(_UNSAFE_PREFIXES):
-                del os.environ[name]
-        os.environ.update(environment)
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def unsafe_environment_names(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Names in ``environ`` that :func:`applied_environment` removes."""
-    env = os.environ if environ is None else environ
-    return [n for n in env if n in _UNSAFE_NAMES or n.startswith(_UNSAFE_PREFIXES)]
 
 
 # --- all of it ---------------------------------------------------------------------------

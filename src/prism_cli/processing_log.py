@@ -1,7 +1,8 @@
-"""``processing_log.json``: what a local run did with every input file.
+"""``processing_log.json``: what a run or a job did with every input file.
 
-Paths of inputs are shown as given on the command line (``DIR/relative/path``); output
-files are relative to the output folder, so the folder can be moved with its log.
+In ``prism run``'s log, paths of inputs are shown as given on the command line
+(``DIR/relative/path``) and output files are relative to the output folder, so the folder
+can be moved with its log. In a job's log (``prism log JOB``) both are ``s3://`` URLs.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class ProcessingLog(BaseModel):
     started_at: datetime = Field(default_factory=_now)
     finished_at: datetime | None = None
     interrupted: bool = False
+    # The job the log is about (``prism log JOB``; ``prism run`` records its own job too).
+    job: str | None = None
     inputs: list[str] = Field(default_factory=list)
     output: str = ""
     config: str = "built-in default"
@@ -68,6 +71,8 @@ class ProcessingLog(BaseModel):
     failed: list[FailedFile] = Field(default_factory=list)
     skipped: list[SkippedFile] = Field(default_factory=list)
     variants: list[VariantEntry] = Field(default_factory=list)
+    # Sources of a job that is still running, not finished yet (``prism log`` of a live job).
+    pending: list[str] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

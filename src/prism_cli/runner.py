@@ -1,15 +1,20 @@
-"""``prism run``: push local folders through the real handlers on a local stack.
+"""``prism run``: push local folders through the real handlers on a local stack of its own.
 
-The files are uploaded to the input bucket of a moto stack built from ``template.yaml``;
-S3 notifies the uploads queue; emulated SQS event sources drive the fan-out and worker
-handlers; the run ends when every source's record is finished, or when nothing is left
-to do (queues empty, no invocation under way: whatever is then in a dead-letter queue
-failed). The rendered variants are downloaded into ``--out`` mirroring the inputs, next to
-``processing_log.json``.
+The run makes a moto stack from ``template.yaml`` and drives it as a job, like ``prism
+submit`` does on a long-running stack: it creates a job, uploads the files with the job in
+their metadata (S3 notifies the uploads queue; emulated SQS event sources drive the fan-out
+and worker handlers), seals the job and follows its progress until it has ended, or until
+nothing is left to do (queues empty, no invocation under way: whatever is then in a
+dead-letter queue failed). The rendered variants are downloaded into ``--out`` mirroring
+the inputs, next to ``processing_log.json`` (built from the job's records).
+
+Ctrl+C asks whether to cancel the job (on a terminal) or cancels it (otherwise); the log of
+what was done is still written. A second Ctrl+C aborts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import posixpath
@@ -17,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
@@ -28,13 +33,29 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from prism.aws.clients import open_clients
+from prism.aws.job_table import JobTable
 from prism.config import ConfigError, parse_config
-from prism.records import SourceRecord, SourceStatus, VariantRecord, VariantStatus
+from prism.jobs import JobKind
+from prism.records import SourceRecord, VariantRecord, VariantStatus
 from prism.settings import Settings
 from prism_cli.errors import UserError
+from prism_cli.exit_codes import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from prism_cli.inputs import InputFile, check_folders, scan_folders
+from prism_cli.interrupts import Interrupts, interactive
+from prism_cli.job_feed import UploadFeeder, UploadItem
+from prism_cli.job_ids import new_job, new_job_id
+from prism_cli.job_log import (
+    JobRecords,
+    Outcome,
+    add_outcome,
+    describe_failure,
+    read_job_records,
+    source_outcome,
+    variant_entry,
+)
+from prism_cli.job_monitor import FollowPolicy, JobMonitor
 from prism_cli.lambda_emulator import (
     SqsEventSourceEmulator,
     emulators_for,
@@ -42,15 +63,15 @@ from prism_cli.lambda_emulator import (
     pipeline_idle,
 )
 from prism_cli.local_stack import LocalStack
-from prism_cli.processing_log import FailedFile, ProcessingLog, SkippedFile, VariantEntry
-from prism_cli.results import DeadLetters, RecordReader, read_dead_letters
+from prism_cli.processing_log import ProcessingLog, VariantEntry
+from prism_cli.results import DeadLetters, read_dead_letters
 from prism_cli.template import StackTemplate
+
+__all__ = ["EXIT_FAILURES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "RunOptions", "run"]
 
 LOG_NAME = "processing_log.json"
 FUNCTION_LOG_NAME = "functions.log"
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-_POLL_SECONDS = 0.5
 # Idle (queues empty, nothing in flight) this many polls in a row ends the run.
 _IDLE_POLLS = 3
 _FANOUT_INSTANCES = 2
@@ -129,7 +150,7 @@ _proxy_lock = threading.Lock()
 
 
 @contextmanager
-def _function_output_to(path: Path) -> Iterator[None]:
+def function_output_to(path: Path) -> Iterator[None]:
     """Send handler output (Powertools logs, EMF metrics, warnings) to ``path``.
 
     Powertools binds its log stream to ``sys.stdout`` when a handler module is imported,
@@ -211,23 +232,34 @@ def run(
     (out / FUNCTION_LOG_NAME).unlink(missing_ok=True)
     with (
         _interrupt_sets(stop, console),
-        _function_output_to(out / FUNCTION_LOG_NAME),
+        function_output_to(out / FUNCTION_LOG_NAME),
         LocalStack(template_path) as stack,
     ):
         forget_warm_state()  # a new stack: the functions start cold
         if config_text is not None:
             stack.put_pipeline_config(config_text)
-        _Run(stack, scan.files, out, options.workers, console, stop).execute(log)
-    log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": stop.is_set()})
+        interrupted = _Run(stack, scan.files, out, options.workers, console, stop).execute(log)
+    log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
     log_path = out / LOG_NAME
     log.save(log_path)
     code = EXIT_FAILURES if log.failed else EXIT_OK
     return RunResult(
-        log=log, log_path=log_path, exit_code=EXIT_INTERRUPTED if stop.is_set() else code
+        log=log, log_path=log_path, exit_code=EXIT_INTERRUPTED if interrupted else code
     )
 
 
+@dataclass
+class _Outcome:
+    """What the job flow of one run left behind."""
+
+    job_id: str | None = None
+    records: JobRecords | None = None
+    interrupted: bool = False
+
+
 class _Run:
+    """One ``prism run``: a job on the run's own stack, fed with the files and followed."""
+
     def __init__(
         self,
         stack: LocalStack,
@@ -246,12 +278,6 @@ class _Run:
         self.stop = stop
         self.clients = stack.clients
         self.keys = {file.key(self.settings.upload_prefix): file for file in files}
-        table = next(
-            (t for t in self.template.tables.values() if t.name == self.settings.table_name), None
-        )
-        if table is None:
-            raise UserError(f"template has no table named {self.settings.table_name}")
-        self.records = RecordReader(self.clients.dynamodb, table, self.settings.input_bucket)
         # Functions fed by a bucket notification (the fan-out) see one message per upload and
         # get a couple of instances; the rest (the workers) get ``workers``, capped by the
         # event source's MaximumConcurrency.
@@ -265,79 +291,78 @@ class _Run:
         self.emulators: list[SqsEventSourceEmulator] = emulators_for(
             self.template, self.clients.sqs, instances=instances
         )
+        self._idle_polls = 0
 
-    def execute(self, log: ProcessingLog) -> None:
-        finished: dict[str, SourceRecord] = {}
-        progress = Progress(
-            TextColumn("{task.description:<11}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-        )
-        with progress:
-            uploading = progress.add_task("Uploading", total=len(self.keys))
-            processing = progress.add_task("Processing", total=len(self.keys), start=False)
+    def execute(self, log: ProcessingLog) -> bool:
+        """Run the job and fill ``log``; whether the run was interrupted."""
+        for emulator in self.emulators:
+            emulator.start()
+        try:
+            outcome = asyncio.run(self._job())
+        finally:
             for emulator in self.emulators:
-                emulator.start()
-            try:
-                self._upload(lambda: progress.advance(uploading))
-                progress.start_task(processing)
-                self._wait(finished, lambda n: progress.update(processing, completed=n))
-            finally:
-                for emulator in self.emulators:
-                    emulator.request_stop()
-                for emulator in self.emulators:
-                    emulator.join()
-            # Invocations under way when the run stopped may have finished sources.
-            self._refresh(finished)
-            progress.update(processing, completed=len(finished))
-        self._collect(log, finished)
+                emulator.request_stop()
+            for emulator in self.emulators:
+                emulator.join()
+        interrupted = outcome.interrupted or self.stop.is_set()
+        log.job = outcome.job_id
+        self._collect(log, outcome.records or JobRecords(), interrupted)
+        return interrupted
 
-    # --- phases ---------------------------------------------------------------------------
-    def _upload(self, advance: Callable[[], object]) -> None:
-        s3 = self.clients.s3
+    async def _job(self) -> _Outcome:
+        outcome = _Outcome()
+        if self.stop.is_set():  # Ctrl+C while the stack was being made
+            return _Outcome(interrupted=True)
+        async with open_clients() as clients, Interrupts() as interrupts:
+            table = JobTable(clients.dynamodb, self.settings.table_name)
+            job_id = new_job_id()
+            await table.create(
+                new_job(
+                    job_id,
+                    JobKind.SUBMIT,
+                    shards=self.settings.job_counter_shards,
+                    description="prism run " + " ".join(sorted({f.label for f in self.files})),
+                )
+            )
+            outcome.job_id = job_id
+            items = [UploadItem(key, file.path, file.display) for key, file in self.keys.items()]
+            feeder = UploadFeeder(table, job_id, clients.s3, self.settings.input_bucket, items)
+            feeding = asyncio.create_task(feeder.run())
+            monitor = JobMonitor(
+                table,
+                job_id,
+                self.console,
+                interrupts,
+                FollowPolicy.for_local_run(interactive=interactive()),
+                sealed=feeder.is_sealed,
+                rows_before=feeder.rows,
+                on_cancel=feeder.request_stop,
+                background=feeding,
+                show_failures=False,  # the summary lists them
+            )
+            result = await monitor.follow(idle=self._idle)
+            await feeding
+            outcome.interrupted = result.cancel_requested or result.progress.job.cancelled
+            outcome.records = await read_job_records(table, result.progress.job)
+        return outcome
 
-        def upload(item: tuple[str, InputFile]) -> None:
-            if self.stop.is_set():
-                return
-            key, file = item
-            with file.path.open("rb") as body:
-                s3.put_object(Bucket=self.settings.input_bucket, Key=key, Body=body)
-            advance()
+    async def _idle(self) -> bool:
+        """Nothing left to do (queues empty, no invocation under way) a few polls in a row:
+        whatever did not finish is then in a dead-letter queue."""
+        idle = await asyncio.to_thread(pipeline_idle, self.emulators, self.clients.sqs)
+        self._idle_polls = self._idle_polls + 1 if idle else 0
+        return self._idle_polls >= _IDLE_POLLS
 
-        with ThreadPoolExecutor(_IO_THREADS) as pool:
-            for _ in pool.map(upload, self.keys.items()):
-                pass
-
-    def _refresh(self, finished: dict[str, SourceRecord]) -> None:
-        pending = [key for key in self.keys if key not in finished]
-        for key, record in self.records.sources(pending).items():
-            if record.finished:
-                finished[key] = record
-
-    def _wait(self, finished: dict[str, SourceRecord], report: Callable[[int], object]) -> None:
-        idle_polls = 0
-        while not self.stop.is_set():
-            self._refresh(finished)
-            report(len(finished))
-            if len(finished) == len(self.keys):
-                return
-            idle = pipeline_idle(self.emulators, self.clients.sqs)
-            idle_polls = idle_polls + 1 if idle else 0
-            if idle_polls >= _IDLE_POLLS:
-                return
-            self.stop.wait(_POLL_SECONDS)
-
-    def _collect(self, log: ProcessingLog, finished: dict[str, SourceRecord]) -> None:
+    # --- the log ----------------------------------------------------------------------------
+    def _collect(self, log: ProcessingLog, records: JobRecords, interrupted: bool) -> None:
         dead = read_dead_letters(
             self.clients.sqs, [queue.url for queue in self.template.dead_letter_queues()]
         )
-        registered = self.records.sources(list(self.keys))
+        bucket = self.settings.input_bucket
         downloads: list[tuple[str, Path]] = []
         for key, file in self.keys.items():
-            record = registered.get(key)
-            variants = self.records.variants(key) if record else []
+            record = records.sources.get((bucket, key))
+            variants = records.variants_of((bucket, key)) if record else []
             entries = [self._entry(file, variant, downloads) for variant in variants]
             recorded = {variant.variant for variant in variants}
             for name in sorted(dead.variants.get(key, set()) - recorded):
@@ -347,7 +372,7 @@ class _Run:
                     )
                 )
             log.variants.extend(entries)
-            self._classify(log, file, key, record, entries, dead)
+            add_outcome(log, file.display, self._outcome(key, record, entries, dead, interrupted))
         self._download(downloads)
 
     def _entry(
@@ -358,44 +383,29 @@ class _Run:
             destination = file.output_dir(self.out) / posixpath.basename(variant.output_key)
             downloads.append((variant.output_key, destination))
             output = destination.relative_to(self.out).as_posix()
-        return VariantEntry(
-            path=file.display,
-            variant=variant.variant,
-            status=variant.status,
-            output=output,
-            width=variant.width,
-            height=variant.height,
-            bytes=variant.bytes,
-            duration_ms=variant.duration_ms,
-            reason=variant.reason,
-            error=variant.error,
-        )
+        return variant_entry(file.display, variant, output)
 
-    def _classify(
-        self,
-        log: ProcessingLog,
-        file: InputFile,
+    @staticmethod
+    def _outcome(
         key: str,
         record: SourceRecord | None,
         entries: list[VariantEntry],
         dead: DeadLetters,
-    ) -> None:
-        failures = [entry for entry in entries if entry.status == VariantStatus.FAILED]
+        interrupted: bool,
+    ) -> Outcome:
         if record is None:
-            reason = "retries_exhausted" if key in dead.uploads else "not_processed"
-            if reason == "not_processed" and self.stop.is_set():
-                reason = "interrupted"
-            log.failed.append(FailedFile(path=file.display, error=reason))
-        elif failures or not record.finished:
-            details = sorted({_describe(entry) for entry in failures}) or [
-                "interrupted" if self.stop.is_set() else "not_finished"
-            ]
-            log.failed.append(FailedFile(path=file.display, error="; ".join(details)))
-        elif record.status == SourceStatus.SKIPPED or (entries and not _any_done(entries)):
-            reasons = sorted({entry.reason or "skipped" for entry in entries}) or ["skipped"]
-            log.skipped.append(SkippedFile(path=file.display, reason="; ".join(reasons)))
-        else:
-            log.successful.append(file.display)
+            if key in dead.uploads:
+                return Outcome("failed", "retries_exhausted")
+            return Outcome("failed", "interrupted" if interrupted else "not_processed")
+        outcome = source_outcome(record, entries)
+        if outcome.kind == "pending":
+            failures = [entry for entry in entries if entry.status == VariantStatus.FAILED]
+            details = sorted({describe_failure(entry) for entry in failures})
+            return Outcome(
+                "failed",
+                "; ".join(details) or ("interrupted" if interrupted else "not_finished"),
+            )
+        return outcome
 
     def _download(self, downloads: list[tuple[str, Path]]) -> None:
         s3 = self.clients.s3
@@ -409,15 +419,6 @@ class _Run:
         with ThreadPoolExecutor(_IO_THREADS) as pool:
             for _ in pool.map(download, downloads):
                 pass
-
-
-def _any_done(entries: list[VariantEntry]) -> bool:
-    return any(entry.status == VariantStatus.DONE for entry in entries)
-
-
-def _describe(entry: VariantEntry) -> str:
-    reason = entry.reason or "failed"
-    return f"{reason}: {entry.error}" if entry.error else reason
 
 
 # --- output ------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from cfnlint.decode import cfn_yaml
 
+from prism_cli.errors import TemplateError as TemplateError  # defined there: no cfn-lint import
+
 DEFAULT_STACK_NAME = "prism-local"
 DEFAULT_REGION = "us-east-1"
 # moto's default account: ARNs built here match the ones moto builds.
@@ -31,10 +33,6 @@ _LAMBDA_DEFAULT_MEMORY = 128
 
 _T = TypeVar("_T")
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-
-
-class TemplateError(ValueError):
-    """The template uses something this resolver does not understand, or is inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +184,8 @@ class StackTemplate:
     tables: Mapping[str, TableSpec]
     ssm_parameters: Mapping[str, SsmParameterSpec]
     functions: Mapping[str, FunctionSpec]
+    # The stack's Outputs, resolved: what ``aws cloudformation describe-stacks`` would list.
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
     def queue(self, logical_id: str) -> QueueSpec:
         return _lookup(self.queues, logical_id, "queue")
@@ -282,6 +282,7 @@ class _Builder:
         self.resources: dict[str, dict[str, Any]] = document["Resources"]
         self.globals: dict[str, Any] = document.get("Globals", {}).get("Function", {})
         self.parameters = self._parameters(document.get("Parameters", {}))
+        self.outputs_section: dict[str, Any] = document.get("Outputs", {})
 
     def _parameters(self, declared: dict[str, Any]) -> dict[str, Any]:
         unknown = set(self.context.parameters) - set(declared)
@@ -470,6 +471,11 @@ class _Builder:
             ssm_parameters={lid: self._ssm(lid) for lid in self._of_type("AWS::SSM::Parameter")},
             functions={
                 lid: self._function(lid) for lid in self._of_type("AWS::Serverless::Function")
+            },
+            outputs={
+                name: _as_str(self.resolve(output["Value"]))
+                for name, output in self.outputs_section.items()
+                if "Condition" not in output
             },
         )
 
