@@ -6,6 +6,8 @@
 #   make template-check  cfn-lint, sam validate --lint, and a lint of the SAM-transformed template
 #   make sam-build       sam build, then check the layer's native code is arm64/CPython 3.13
 #                        (needs a python3.13 on the machine: PATH, pyenv, or SAM_BUILD_PYTHON=...)
+#   make bench           speed ratios and peak memory against a naive Pillow baseline
+#                        (needs ../shared/corpus, or BENCH_CORPUS=DIR)
 #   make clean           remove caches and build output (make distclean also removes the venvs)
 
 SHELL := bash
@@ -22,6 +24,7 @@ SAM_BIN := $(SAM_VENV)/bin
 TEMPLATE := template.yaml
 DEMO_OUTPUT ?= demo-output
 DEMO_ARGS ?=
+BENCH_CORPUS ?= ../shared/corpus
 
 export SAM_CLI_TELEMETRY := 0
 # The SAM CLI needs a region even for offline checks; any region will do for those.
@@ -41,7 +44,7 @@ define check_python
 		exit 1; }
 endef
 
-.PHONY: help venv sam-venv demo test lint ruff mypy template-check pytest sam-build sam-build-python \
+.PHONY: bench help venv sam-venv demo test lint ruff mypy template-check pytest sam-build sam-build-python \
 	clean distclean
 
 help:
@@ -71,6 +74,10 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 # --- the two commands in the README --------------------------------------------------------
 demo: venv
 	$(BIN)/prism demo --out $(DEMO_OUTPUT) $(DEMO_ARGS)
+
+bench: venv
+	$(BIN)/python bench/run.py --corpus $(BENCH_CORPUS)
+	$(BIN)/python bench/memory.py --corpus $(BENCH_CORPUS)
 
 # Prerequisites run in this order; `make -k test` runs them all and reports every failure.
 test: lint template-check pytest

@@ -60,6 +60,7 @@ class Worker:
         self._jobs = JobTable(clients.dynamodb, settings.table_name)
         self._settings = settings
         self._io = asyncio.Semaphore(settings.io_concurrency)
+        self._sources = asyncio.Semaphore(settings.source_concurrency)
         self._executor = image_executor(settings.image_threads)
         self._logos: dict[tuple[str, str], asyncio.Future[Image.Image]] = {}
         self._job_reads: dict[str, asyncio.Future[JobRecord | None]] = {}
@@ -81,10 +82,16 @@ class Worker:
                 (record.message_id, task)
             )
         for group_results in await asyncio.gather(
-            *(self._process_source(items) for items in by_source.values())
+            *(self._process_source_bounded(items) for items in by_source.values())
         ):
             results.update(group_results)
         return results
+
+    async def _process_source_bounded(
+        self, items: list[tuple[str, VariantTask]]
+    ) -> dict[str, BaseException | None]:
+        async with self._sources:
+            return await self._process_source(items)
 
     async def _process_source(
         self, items: list[tuple[str, VariantTask]]

@@ -1,0 +1,92 @@
+"""The benchmark code runs, on a 64x64 image made here (no timings are asserted)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from PIL import Image
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench() -> dict[str, ModuleType]:
+    # bench/ holds scripts, not a package: they import each other as top-level modules.
+    sys.path.append(str(BENCH))
+    return {name: importlib.import_module(name) for name in ("workloads", "run", "memory")}
+
+
+def jpeg_64() -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((64, 64)).convert("RGB").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def formats_and_sizes(outputs: list[bytes]) -> list[tuple[str | None, tuple[int, int]]]:
+    described = []
+    for data in outputs:
+        with Image.open(io.BytesIO(data)) as image:
+            described.append((image.format, image.size))
+    return described
+
+
+def test_every_workload_renders_the_default_variants(bench: dict[str, ModuleType]) -> None:
+    workloads, data = bench["workloads"], jpeg_64()
+    # thumbnail JPEG, web WEBP, large JPEG; none of them enlarges a 64x64 image.
+    expected = [("JPEG", (64, 64)), ("WEBP", (64, 64)), ("JPEG", (64, 64))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = [
+            workloads.naive(data),
+            workloads.prism_sequential(data),
+            workloads.prism_threaded(data, pool),
+            workloads.prism_decode_per_variant(data),
+            *asyncio.run(workloads.prism_batch([data, data], pool)),
+        ]
+    for outputs in results:
+        assert formats_and_sizes(outputs) == expected
+
+
+def test_run_writes_a_table_and_json(
+    bench: dict[str, ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tiny.jpg").write_bytes(jpeg_64())
+    (corpus / "notes.txt").write_text("not a photo")
+    out = tmp_path / "bench.json"
+
+    assert bench["run"].main(["--corpus", str(corpus), "--repeat", "1", "--json", str(out)]) == 0
+
+    result = json.loads(out.read_text())
+    assert [row["photo"] for row in result["photos"]] == ["tiny.jpg"]
+    assert result["photos"][0]["baseline_ms"] > 0
+    assert result["corpus_at_once"]["ratio"] > 0
+    assert "| tiny.jpg |" in capsys.readouterr().out
+
+
+def test_run_skips_without_a_corpus(
+    bench: dict[str, ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench["run"].main(["--corpus", str(tmp_path / "absent")]) == 0
+    assert "skipping" in capsys.readouterr().out
+
+
+def test_memory_child_reports_rss_and_reads_the_template(
+    bench: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    memory = bench["memory"]
+    photo = tmp_path / "tiny.jpg"
+    photo.write_bytes(jpeg_64())
+    for mode in ("naive", "prism", "prism-batch"):
+        result = memory.child(mode, photo, batch=2)
+        assert 0 < result["start_mb"] <= result["peak_mb"]
+    assert 128 <= memory.lambda_memory_mb() <= 10_240  # Lambda's range
+    assert memory.limit_size(100_000_000) == (10_000, 10_000)
