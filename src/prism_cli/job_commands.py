@@ -196,16 +196,7 @@ def submit(args: argparse.Namespace, console: Console) -> int:
         async with open_clients() as clients:
             table = JobTable(clients.dynamodb, target.table_name)
             description = "submit " + " ".join(str(folder) for folder in folders)
-            created = await table.create(
-                new_job(
-                    job_id,
-                    JobKind.SUBMIT,
-                    shards=target.job_counter_shards,
-                    description=description,
-                )
-            )
-            if not created:
-                raise UserError(f"a job named {job_id!r} exists already; pick another --job")
+            await create_job(table, target, job_id, JobKind.SUBMIT, description)
             print(job_id, flush=True)  # first, alone on its line: easy to capture
             _say(
                 console,
@@ -356,16 +347,7 @@ def backfill(args: argparse.Namespace, console: Console) -> int:
                 + ([f"--variants {','.join(variants)}"] if variants else [])
                 + (["--missing-only"] if args.missing_only else [])
             )
-            created = await table.create(
-                new_job(
-                    job_id,
-                    JobKind.BACKFILL,
-                    shards=target.job_counter_shards,
-                    description=description,
-                )
-            )
-            if not created:
-                raise UserError(f"a job named {job_id!r} exists already; pick another --job")
+            await create_job(table, target, job_id, JobKind.BACKFILL, description)
             print(job_id, flush=True)
             _say(console, f"Enqueuing the objects of {', '.join(map(str, locations))}")
             feeder = BackfillFeeder(
@@ -433,3 +415,12 @@ def config_set(args: argparse.Namespace, console: Console) -> int:
         "(functions pick it up within their config cache time)",
     )
     return EXIT_OK
+
+
+async def create_job(
+    table: JobTable, target: StackTarget, job_id: str, kind: JobKind, description: str
+) -> None:
+    """Create the job, or stop with a user error if the name is taken."""
+    job = new_job(job_id, kind, shards=target.job_counter_shards, description=description)
+    if not await table.create(job):
+        raise UserError(f"a job named {job_id!r} exists already; pick another --job")
