@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -24,6 +24,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # For each message id: None when it succeeded, else the error to report it failed with.
 BatchResults = Mapping[str, BaseException | None]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class OncePerBatch(Generic[K, V]):
+    """Each key's value computed once for the batch and shared by every record asking for
+    it, even while the first computation is still running."""
+
+    def __init__(self) -> None:
+        self._futures: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, compute: Callable[[], Awaitable[V]]) -> V:
+        if key not in self._futures:
+            self._futures[key] = asyncio.ensure_future(compute())
+        return await asyncio.shield(self._futures[key])
 
 
 class SharedBatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable, finished_source_counters, utc_now
 from prism.aws.storage import ObjectStore, bare_etag
 from prism.aws.variant_queue import VariantQueue
-from prism.batch import BatchResults
+from prism.batch import BatchResults, OncePerBatch
 from prism.config import PipelineConfig, Variant
 from prism.errors import Reason
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
@@ -132,7 +133,8 @@ class FanOut:
         self._store = ObjectStore(clients.s3)
         self._settings = settings
         self._config = config
-        self._job_reads: dict[str, asyncio.Future[JobRecord | None]] = {}
+        # One read per job per batch: a cancellation is seen by the next batch.
+        self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         outcomes = await asyncio.gather(
@@ -209,24 +211,20 @@ class FanOut:
         """The upload's job: named by the request or the object's metadata, else the day's."""
         job_id = upload.job_id or metadata.get(JOB_METADATA_KEY)
         if job_id:
-            job = await self._read_job(job_id)
+            job = await self._jobs_seen.get(job_id, functools.partial(self._jobs.get, job_id))
             if job is not None:
                 return job
             logger.warning("Upload names an unknown job; using the day's job", job_id=job_id)
         day_job = default_job_id(upload.event_time or utc_now())
-        job = await self._read_job(day_job)
-        if job is None:
-            await self._jobs.ensure_default(day_job, self._settings.job_counter_shards)
-            job = await self._jobs.require(day_job)
+        job = await self._jobs_seen.get(day_job, functools.partial(self._day_job, day_job))
+        assert job is not None  # _day_job creates it
         return job
 
-    async def _read_job(self, job_id: str) -> JobRecord | None:
-        # One read per job per batch: a cancellation is seen by the next batch.
-        if job_id not in self._job_reads:
-            self._job_reads[job_id] = asyncio.ensure_future(self._jobs.get(job_id))
-        job = await asyncio.shield(self._job_reads[job_id])
+    async def _day_job(self, job_id: str) -> JobRecord:
+        job = await self._jobs.get(job_id)
         if job is None:
-            del self._job_reads[job_id]
+            await self._jobs.ensure_default(job_id, self._settings.job_counter_shards)
+            job = await self._jobs.require(job_id)
         return job
 
     async def _missing(self, tasks: list[VariantTask]) -> list[VariantTask]:

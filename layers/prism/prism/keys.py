@@ -20,10 +20,8 @@ def source_stem(source_key: str, upload_prefix: str = "") -> str:
         relative = relative[len(upload_prefix) :]
     relative = relative.lstrip("/")
     directory, filename = posixpath.split(relative)
-    stem, extension = posixpath.splitext(filename)
-    if not stem:  # a dot-file such as ".jpg" has no stem; keep the whole name
-        stem = filename
-    del extension
+    # A dot-file such as ".jpg" has no stem; keep the whole name.
+    stem = posixpath.splitext(filename)[0] or filename
     return posixpath.join(directory, stem) if directory else stem
 
 

@@ -18,7 +18,7 @@ from prism.aws.clients import Clients, open_clients
 from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable, RecordResult, utc_now
 from prism.aws.storage import ObjectStore, parse_s3_location
-from prism.batch import BatchResults
+from prism.batch import BatchResults, OncePerBatch
 from prism.config import Limits, Variant, Watermark
 from prism.errors import PermanentError, Reason
 from prism.imaging import (
@@ -62,8 +62,9 @@ class Worker:
         self._io = asyncio.Semaphore(settings.io_concurrency)
         self._sources = asyncio.Semaphore(settings.source_concurrency)
         self._executor = image_executor(settings.image_threads)
-        self._logos: dict[tuple[str, str], asyncio.Future[Image.Image]] = {}
-        self._job_reads: dict[str, asyncio.Future[JobRecord | None]] = {}
+        self._logos: OncePerBatch[tuple[str, str], Image.Image] = OncePerBatch()
+        # One read per job per batch: a cancellation is seen by the next batch.
+        self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         results: dict[str, BaseException | None] = {}
@@ -97,7 +98,8 @@ class Worker:
         self, items: list[tuple[str, VariantTask]]
     ) -> dict[str, BaseException | None]:
         tasks = [task for _, task in items]
-        job = await self._job(tasks[0].job_id)
+        job_id = tasks[0].job_id
+        job = await self._jobs_seen.get(job_id, functools.partial(self._jobs.get, job_id))
         if job is not None and job.cancelled:
             # Not started yet, and its job is being cancelled: skip without rendering.
             cancelled = PermanentError(Reason.CANCELLED, f"job {job.job_id} was cancelled")
@@ -238,20 +240,14 @@ class Worker:
             if finished_now:
                 await self._jobs.finish_if_done(task.job_id)
 
-    async def _job(self, job_id: str) -> JobRecord | None:
-        """The task's job, read once per batch: a cancellation is seen by the next batch."""
-        if job_id not in self._job_reads:
-            self._job_reads[job_id] = asyncio.ensure_future(self._jobs.get(job_id))
-        return await asyncio.shield(self._job_reads[job_id])
-
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
         """The watermark's logo, fetched and decoded once per batch."""
         if watermark is None or watermark.image is None:
             return None
         location = parse_s3_location(watermark.image, self._settings.input_bucket)
-        if location not in self._logos:
-            self._logos[location] = asyncio.ensure_future(self._load_logo(*location, limits))
-        return await asyncio.shield(self._logos[location])
+        return await self._logos.get(
+            location, functools.partial(self._load_logo, *location, limits)
+        )
 
     async def _load_logo(self, bucket: str, key: str, limits: Limits) -> Image.Image:
         async with self._io:

@@ -21,7 +21,6 @@ from botocore.exceptions import ClientError
 from prism.jobs import JobCounters, job_pk, shard_sk
 from prism.records import (
     SOURCE_SK,
-    VARIANT_SK_PREFIX,
     SourceRecord,
     SourceStatus,
     VariantRecord,
@@ -198,23 +197,6 @@ class ProcessingTable:
         )
         item = response.get("Item")
         return SourceRecord.from_item(item) if item else None
-
-    async def get_variants(self, bucket: str, key: str) -> list[VariantRecord]:
-        variants: list[VariantRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_attributes(
-                {":pk": source_pk(bucket, key), ":prefix": VARIANT_SK_PREFIX}
-            ),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = await self._db.query(**kwargs)
-            variants.extend(VariantRecord.from_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return variants
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _shard_update(self, job_id: str, shard: int, counters: JobCounters) -> dict[str, Any]:
         expression, names, values = counters.update_expression()
