@@ -24,6 +24,13 @@ from pydantic import (
     model_validator,
 )
 
+from prism.keys import (
+    DEFAULT_OUTPUT_KEY,
+    OutputKeyTemplateError,
+    check_output_key_template,
+    output_key,
+)
+
 OutputFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF"]
 Position = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
 
@@ -340,6 +347,8 @@ class PipelineConfig(_Model):
     version: Literal[1] = 1
     # Prefix (folder) for every output key in the output bucket; may be empty.
     output_prefix: str = ""
+    # Layout of output keys below the prefix (placeholders: see prism.keys).
+    output_key: str = Field(default=DEFAULT_OUTPUT_KEY, min_length=1, max_length=512)
     watermark: Watermark | None = None
     # Defaults for every variant; declared before ``variants``, which inherit them.
     background: Colour = DEFAULT_BACKGROUND
@@ -352,6 +361,14 @@ class PipelineConfig(_Model):
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    @field_validator("output_key")
+    @classmethod
+    def _usable_layout(cls, value: str) -> str:
+        try:
+            return check_output_key_template(value)
+        except OutputKeyTemplateError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("variants")
     @classmethod
@@ -381,6 +398,16 @@ class PipelineConfig(_Model):
         if duplicates:
             raise ValueError(f"variant names must be unique; repeated: {', '.join(duplicates)}")
         return self
+
+    def output_key_for(self, source_key: str, variant: Variant, upload_prefix: str) -> str:
+        """Where ``variant`` of the source at ``source_key`` is written in the output bucket."""
+        return output_key(
+            source_key,
+            variant,
+            upload_prefix=upload_prefix,
+            output_prefix=self.output_prefix,
+            template=self.output_key,
+        )
 
     def effective_watermark(self, variant: Variant) -> Watermark | None:
         """The watermark that applies to ``variant``: its own, none, or the pipeline's."""

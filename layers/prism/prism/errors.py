@@ -24,6 +24,12 @@ class Reason(StrEnum):
     SUPERSEDED = "superseded"  # skipped: the object was overwritten after this upload
     CANCELLED = "cancelled"  # skipped: the job was cancelled first
     ENCODE_FAILED = "encode_failed"
+    # Another source's variant already owns this output key (named in the error).
+    OUTPUT_CONFLICT = "output_conflict"
+    # The output key would pass S3's limit of 1,024 bytes.
+    OUTPUT_KEY_TOO_LONG = "output_key_too_long"
+    # The watermark's logo object does not exist (or is not a readable image).
+    WATERMARK_MISSING = "watermark_missing"
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERNAL_ERROR = "internal_error"
 

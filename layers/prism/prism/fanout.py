@@ -21,7 +21,6 @@ from prism.batch import BatchResults, OncePerBatch
 from prism.config import PipelineConfig, Variant
 from prism.errors import Reason
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
-from prism.keys import output_key
 from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef, VariantTask
 from prism.observability import logger, metrics
 from prism.records import SourceRecord, SourceStatus
@@ -106,12 +105,7 @@ def plan_tasks(
             source=upload.source,
             variant=variant,
             watermark=config.effective_watermark(variant),
-            output_key=output_key(
-                upload.source.key,
-                variant,
-                upload_prefix=settings.upload_prefix,
-                output_prefix=config.output_prefix,
-            ),
+            output_key=config.output_key_for(upload.source.key, variant, settings.upload_prefix),
             limits=config.limits,
         )
         for variant in selected_variants(config, upload.variants)
