@@ -17,6 +17,9 @@ from prism.worker import render_batch
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_sqs_batch(
-        event, context, functools.partial(render_batch, settings=current_settings())
+    render = functools.partial(
+        render_batch,
+        settings=current_settings(),
+        remaining_ms=context.get_remaining_time_in_millis,
     )
+    return process_sqs_batch(event, context, render)

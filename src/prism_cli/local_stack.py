@@ -26,6 +26,8 @@ from prism_cli.aws_env import DUMMY_CREDENTIALS as DUMMY_CREDENTIALS
 from prism_cli.aws_env import applied_environment as applied_environment
 from prism_cli.aws_env import unsafe_environment_names as unsafe_environment_names
 from prism_cli.moto_dynamodb import serialise_dynamodb
+from prism_cli.moto_sqs import serialise_sqs
+from prism_cli.moto_s3 import emulate_s3_ordering
 from prism_cli.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -77,6 +79,8 @@ class MotoServer:
         if port:
             check_port_free(port)
         serialise_dynamodb()  # moto's DynamoDB loses writes under concurrency otherwise
+        serialise_sqs()  # and its SQS strands messages when pollers race to the DLQ
+        emulate_s3_ordering()  # atomic conditional writes, and events with a sequencer
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -208,6 +212,12 @@ def _create_bucket(s3: S3Client, bucket: BucketSpec, region: str) -> None:
     if region != "us-east-1":  # us-east-1 rejects an explicit location constraint
         create["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**create)
+    if bucket.versioning:
+        versioning: dict[str, Any] = {
+            "Bucket": bucket.name,
+            "VersioningConfiguration": {"Status": bucket.versioning},
+        }
+        s3.put_bucket_versioning(**versioning)
     if bucket.encryption:
         # CloudFormation's shape -> the S3 API's shape.
         rules: list[dict[str, Any]] = []

@@ -103,6 +103,8 @@ class BucketSpec:
     # CloudFormation shapes, resolved: BucketEncryption and PublicAccessBlockConfiguration.
     encryption: Mapping[str, Any] | None = None
     public_access_block: Mapping[str, Any] | None = None
+    # VersioningConfiguration's Status ("Enabled" / "Suspended"), if the template sets one.
+    versioning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -546,6 +548,7 @@ class _Builder:
             queue_notifications=tuple(notifications),
             encryption=self._property(logical_id, "BucketEncryption"),
             public_access_block=self._property(logical_id, "PublicAccessBlockConfiguration"),
+            versioning=(self._property(logical_id, "VersioningConfiguration") or {}).get("Status"),
         )
 
     def _table(self, logical_id: str) -> TableSpec:

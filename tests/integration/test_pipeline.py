@@ -220,8 +220,12 @@ def test_transient_failures_are_retried_then_dead_lettered(local_stack: LocalSta
         QueueUrl=local_stack.queue_url("VariantsDeadLetterQueue"), MaxNumberOfMessages=10
     ).get("Messages", [])
     assert sorted(json.loads(m["Body"])["variant"]["name"] for m in dead) == ["thumbnail", "web"]
+    # Their last delivery recorded them failed, so the source (and its job) still ends.
     source = source_record(local_stack, bucket, "uploads/orphan.jpg")
-    assert (source.status, source.done, source.failed) == ("processing", 0, 0)
+    assert (source.status, source.done, source.failed) == ("complete_with_failures", 0, 2)
+    variants = variant_records(local_stack, bucket, "uploads/orphan.jpg").values()
+    assert {v.reason for v in variants} == {"retries_exhausted"}
+    assert all("NoSuchBucket" in (v.error or "") for v in variants)
 
 
 def test_text_and_logo_watermarks_reach_the_output(local_stack: LocalStack) -> None:

@@ -14,19 +14,33 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from prism.aws.clients import Clients, open_clients
 from prism.aws.job_table import JobTable
-from prism.aws.processing_table import ProcessingTable, finished_source_counters, utc_now
-from prism.aws.storage import ObjectStore, bare_etag
+from prism.aws.output_claims import OutputClaims
+from prism.aws.processing_table import (
+    ProcessingTable,
+    Registration,
+    source_counters,
+    utc_now,
+)
+from prism.aws.storage import ObjectHead, ObjectStore, bare_etag
 from prism.aws.variant_queue import VariantQueue
 from prism.batch import BatchResults, OncePerBatch
 from prism.config import PipelineConfig, Variant
-from prism.errors import Reason
+from prism.errors import PermanentError, Reason
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
+from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, key_too_long
 from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef, VariantTask
 from prism.observability import logger, metrics
+from prism.outcomes import rejection_record
 from prism.records import SourceRecord, SourceStatus
 from prism.settings import Settings
 
 _RUN_NAMESPACE = uuid.UUID("6f1c2a4e-8b1d-4f0a-9d43-2b7f0c6e5a10")
+_SEQUENCER_WIDTH = 64
+_UNRENDERED_METRICS = {
+    Reason.SUPERSEDED: "UploadsSuperseded",
+    Reason.SOURCE_MISSING: "UploadsMissing",
+    Reason.RETRIES_EXHAUSTED: "UploadsExhausted",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,8 @@ class Upload:
     event_time: str = ""
     variants: tuple[str, ...] | None = None  # None: every variant of the config
     missing_only: bool = False
+    # S3's event sequencer, left-padded so that later events of a key compare greater.
+    sequencer: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -87,19 +103,36 @@ def uploads_in(record: SQSRecord) -> list[Upload]:
             size=obj.get("size"),
             version_id=obj.version_id,
         )
-        occurrence = f"{s3_record.event_time}|{obj.get('sequencer') or ''}"
+        sequencer = obj.get("sequencer") or None
+        occurrence = f"{s3_record.event_time}|{sequencer or ''}"
         uploads.append(
-            Upload(source=source, occurrence=occurrence, event_time=s3_record.event_time)
+            Upload(
+                source=source,
+                occurrence=occurrence,
+                event_time=s3_record.event_time,
+                sequencer=comparable_sequencer(sequencer),
+            )
         )
     return uploads
 
 
+def comparable_sequencer(sequencer: str | None) -> str | None:
+    """S3 sequencers differ in length; left-padded, later events of a key compare greater."""
+    return sequencer.upper().rjust(_SEQUENCER_WIDTH, "0") if sequencer else None
+
+
 def plan_tasks(
-    upload: Upload, config: PipelineConfig, settings: Settings, job_id: str, shard: int
+    upload: Upload,
+    config: PipelineConfig,
+    settings: Settings,
+    job_id: str,
+    shard: int,
+    run_order: int = 0,
 ) -> list[VariantTask]:
     return [
         VariantTask(
             run_id=upload.run_id,
+            run_order=run_order,
             job_id=job_id,
             shard=shard,
             source=upload.source,
@@ -125,6 +158,7 @@ class FanOut:
         self._jobs = JobTable(clients.dynamodb, settings.table_name)
         self._queue = VariantQueue(clients.sqs, settings.variants_queue_url)
         self._store = ObjectStore(clients.s3)
+        self._claims = OutputClaims(clients.dynamodb, settings.table_name)
         self._settings = settings
         self._config = config
         # One read per job per batch: a cancellation is seen by the next batch.
@@ -150,24 +184,64 @@ class FanOut:
         uploads = uploads_in(record)
         if not uploads:
             logger.info("Ignoring a message that announces no upload", message_id=record.message_id)
-        await asyncio.gather(*(self._fan_out(upload) for upload in uploads))
+        outcomes = await asyncio.gather(
+            *(self._fan_out(upload) for upload in uploads), return_exceptions=True
+        )
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if not errors:
+            return
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        if receive_count >= self._settings.uploads_max_receive_count:
+            # The last delivery: the message goes to the dead-letter queue, and its uploads
+            # are recorded failed in their jobs now, so that the jobs still end.
+            for upload, outcome in zip(uploads, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    await self._give_up(upload, outcome)
+        raise errors[0]
+
+    async def _give_up(self, upload: Upload, error: BaseException) -> None:
+        try:
+            own = await self._version_head(upload) or await self._store.head(
+                upload.source.bucket, upload.source.key
+            )
+        except Exception:
+            own = None  # the job named by the request, else the day's
+        try:
+            job = await self._job_for(upload, own.metadata if own else {})
+            await self._record_unrendered(
+                upload, job, shard_of(upload.source.id, job.shards), Reason.RETRIES_EXHAUSTED
+            )
+        except Exception:
+            logger.exception("Could not record an exhausted upload", source=upload.source.id)
 
     async def _fan_out(self, upload: Upload) -> None:
-        head = await self._store.head(upload.source.bucket, upload.source.key)
-        job = await self._job_for(upload, head.metadata if head else {})
-        shard = shard_of(upload.source.id, job.shards)
-        if head is None:
-            await self._register_finished(upload, job, shard, 0, Reason.SOURCE_MISSING)
-            return
-        if upload.source.etag and head.etag and head.etag != bare_etag(upload.source.etag):
-            # A newer upload of the key has its own notification; this one is obsolete.
-            logger.info("Skipping a superseded upload", source=upload.source.id)
-            metrics.add_metric(name="UploadsSuperseded", unit=MetricUnit.Count, value=1)
+        source = upload.source
+        current = await self._store.head(source.bucket, source.key)
+        if source.version_id:  # a versioned bucket: exactly this upload
+            is_current = current is not None and current.version_id == source.version_id
+        else:
+            is_current = current is not None and (
+                not source.etag or current.etag == bare_etag(source.etag)
+            )
+        # The upload's own metadata names its job, even once it has been overwritten.
+        own = current if is_current else await self._version_head(upload)
+        job = await self._job_for(upload, own.metadata if own else {})
+        shard = shard_of(source.id, job.shards)
+        if current is None or not is_current:
+            # Gone, or a newer upload of the key has its own notification: this one still
+            # counts in its job, as a source that ended without rendering.
+            await self._record_unrendered(
+                upload, job, shard, Reason.SOURCE_MISSING if current is None else Reason.SUPERSEDED
+            )
             return
         upload = replace(
             upload,
-            source=upload.source.model_copy(
-                update={"etag": head.etag, "size": head.size, "version_id": head.version_id}
+            source=source.model_copy(
+                update={
+                    "etag": current.etag,
+                    "size": current.size,
+                    "version_id": current.version_id,
+                }
             ),
         )
         tasks = plan_tasks(upload, self._config, self._settings, job.job_id, shard)
@@ -179,7 +253,7 @@ class FanOut:
         if not tasks:
             await self._register_finished(upload, job, shard, 0, None)
             return
-        registered = await self._table.register_source(
+        registration, registered = await self._table.register_source(
             self._source_record(upload, job, shard, len(tasks)),
             JobCounters(
                 sources_registered=1,
@@ -187,19 +261,108 @@ class FanOut:
                 bytes_in=upload.source.size or 0,
             ),
         )
+        if registration is Registration.OUTDATED:
+            await self._record_unrendered(upload, job, shard, Reason.SUPERSEDED)
+            return
+        tasks = [task.model_copy(update={"run_order": registered.generation}) for task in tasks]
+        rejected = await self._rejections(tasks)
         # Send even when this run was registered before: the earlier attempt may have died
         # before sending, and the worker ignores tasks it has already recorded.
-        await self._queue.send(tasks)
+        await self._queue.send([task for task in tasks if task.variant.name not in rejected])
+        if rejected:
+            await self._record_rejections(tasks, rejected)
         metrics.add_metric(name="UploadsFannedOut", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="VariantTasksSent", unit=MetricUnit.Count, value=len(tasks))
+        metrics.add_metric(
+            name="VariantTasksSent", unit=MetricUnit.Count, value=len(tasks) - len(rejected)
+        )
         logger.info(
             "Fanned out upload",
             source=upload.source.id,
             job_id=job.job_id,
             variants=len(tasks),
+            rejected=sorted(rejected),
             run_id=upload.run_id,
-            redelivered=not registered,
+            redelivered=registration is Registration.ALREADY,
         )
+
+    async def _version_head(self, upload: Upload) -> ObjectHead | None:
+        if not upload.source.version_id:
+            return None
+        return await self._store.head(
+            upload.source.bucket, upload.source.key, upload.source.version_id
+        )
+
+    async def _rejections(self, tasks: Sequence[VariantTask]) -> dict[str, PermanentError]:
+        """Variants that must not be rendered, by name: an output key S3 would refuse, or
+        one that another source's output owns already (each key is claimed for its source,
+        so two sources can never overwrite each other's outputs)."""
+        rejected: dict[str, PermanentError] = {}
+        claimable = []
+        for task in tasks:
+            if key_too_long(task.output_key):
+                rejected[task.variant.name] = PermanentError(
+                    Reason.OUTPUT_KEY_TOO_LONG,
+                    f"output key is {len(task.output_key.encode())} bytes; S3 allows "
+                    f"{MAX_KEY_BYTES}: {task.output_key[:80]}...",
+                )
+            else:
+                claimable.append(task)
+        owners = await asyncio.gather(
+            *(
+                self._claims.claim(self._settings.output_bucket, task.output_key, task.source.id)
+                for task in claimable
+            )
+        )
+        for task, owner in zip(claimable, owners, strict=True):
+            if owner != task.source.id:
+                rejected[task.variant.name] = PermanentError(
+                    Reason.OUTPUT_CONFLICT,
+                    f"output {task.output_key} belongs to s3://{owner}; choose an output_key "
+                    f'layout that tells them apart, e.g. "{COLLISION_FREE_OUTPUT_KEY}"',
+                )
+        return rejected
+
+    async def _record_rejections(
+        self, tasks: Sequence[VariantTask], rejected: dict[str, PermanentError]
+    ) -> None:
+        for task in tasks:
+            error = rejected.get(task.variant.name)
+            if error is None:
+                continue
+            logger.warning(
+                "Variant rejected at fan-out",
+                source=task.source.id,
+                variant=task.variant.name,
+                reason=error.reason.value,
+                error=error.detail,
+            )
+            metrics.add_metric(name="VariantsFailed", unit=MetricUnit.Count, value=1)
+            await self._table.record_variant(rejection_record(task, error))
+        first = tasks[0]
+        _, settled = await self._table.settle_source(
+            first.source.bucket, first.source.key, first.run_id
+        )
+        if settled:
+            await self._jobs.finish_if_done(first.job_id)
+
+    async def _record_unrendered(
+        self, upload: Upload, job: JobRecord, shard: int, reason: Reason
+    ) -> None:
+        """An upload that never became the source's current run (gone, or overwritten
+        before its fan-out) is still accounted for in its job, once."""
+        status = SourceStatus.COMPLETE_WITH_FAILURES
+        if reason is Reason.SUPERSEDED:
+            status = SourceStatus.SKIPPED
+        record = replace(
+            self._source_record(upload, job, shard, 0),
+            status=status.value,
+            reason=reason.value,
+            finished_at=utc_now(),
+        )
+        if await self._table.record_past_run(record):
+            logger.info("Upload not rendered", source=upload.source.id, reason=reason.value)
+            metrics.add_metric(name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1)
+        await self._jobs.finish_if_done(job.job_id)
 
     async def _job_for(self, upload: Upload, metadata: dict[str, str]) -> JobRecord:
         """The upload's job: named by the request or the object's metadata, else the day's."""
@@ -233,8 +396,6 @@ class FanOut:
         """A source with nothing left to render (cancelled, gone, or all outputs present)
         is registered already finished, so the job's counts stay exact."""
         status = SourceStatus.SKIPPED if variants else SourceStatus.COMPLETE
-        if reason is Reason.SOURCE_MISSING:
-            status = SourceStatus.COMPLETE_WITH_FAILURES
         record = replace(
             self._source_record(upload, job, shard, variants),
             status=status.value,
@@ -246,10 +407,13 @@ class FanOut:
             sources_registered=1,
             variants_expected=variants,
             variants_skipped=record.skipped,
-        ) + finished_source_counters(status)
-        if await self._table.register_source(record, counters):
-            logger.info("Source needs no rendering", source=upload.source.id, reason=record.reason)
-            await self._jobs.finish_if_done(job.job_id)
+        ) + source_counters(status)
+        registration, _ = await self._table.register_source(record, counters)
+        if registration is Registration.OUTDATED:
+            await self._record_unrendered(upload, job, shard, Reason.SUPERSEDED)
+            return
+        logger.info("Source needs no rendering", source=upload.source.id, reason=record.reason)
+        await self._jobs.finish_if_done(job.job_id)
 
     def _source_record(
         self, upload: Upload, job: JobRecord, shard: int, expected: int
@@ -265,6 +429,7 @@ class FanOut:
             size=upload.source.size,
             registered_at=utc_now(),
             shard=shard,
+            sequencer=upload.sequencer,
         )
 
 

@@ -119,6 +119,15 @@ class JobCounters:
             **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
         )
 
+    def __sub__(self, other: JobCounters) -> JobCounters:
+        return JobCounters(
+            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not any(getattr(self, f.name) for f in fields(self))
+
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> JobCounters:
         values = from_attributes(item)

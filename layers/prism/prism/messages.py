@@ -34,6 +34,9 @@ class VariantTask(BaseModel):
     # A fresh id per registration of the source: a re-upload starts a new run, and a
     # redelivered message of an old run is recognised as such.
     run_id: str
+    # The run's place among the runs of its source key (its registration's generation): an
+    # output is only ever replaced by a run of a higher or equal order.
+    run_order: int = 0
     job_id: str
     # The job counter shard the outcome is added to (chosen by the fan-out).
     shard: int = 0

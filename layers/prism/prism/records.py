@@ -19,6 +19,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 SOURCE_SK = "SOURCE"
 VARIANT_SK_PREFIX = "VARIANT#"
+# A run that is no longer the source's current one, kept for its job's log: one that was
+# superseded while it ran, or an upload that was gone or overwritten before its fan-out.
+RUN_SK_PREFIX = "RUN#"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -44,6 +47,10 @@ def job_shard_key(job_id: str, shard: int) -> str:
 
 def source_pk(bucket: str, key: str) -> str:
     return f"SOURCE#{bucket}/{key}"
+
+
+def run_sk(run_id: str) -> str:
+    return f"{RUN_SK_PREFIX}{run_id}"
 
 
 def variant_sk(name: str) -> str:
@@ -96,16 +103,27 @@ class SourceRecord:
     shard: int = 0
     # Why no variant was attempted (a source-level outcome such as cancelled or source_missing).
     reason: str | None = None
+    # Registrations of this key so far, this run's included: orders the runs of one key
+    # (a run's outputs never replace those of a later run).
+    generation: int = 0
+    # S3's event sequencer of the upload, left-padded: orders the events of one key.
+    sequencer: str | None = None
+    # A past run kept for its job's log (item ``RUN#<run id>``), not the source's current run.
+    archived: bool = False
 
     @property
     def finished(self) -> bool:
         return self.done + self.failed + self.skipped >= self.expected
 
+    @property
+    def unfinished(self) -> int:
+        return max(self.expected - self.done - self.failed - self.skipped, 0)
+
     def to_item(self) -> dict[str, Any]:
         return to_attributes(
             {
                 "pk": source_pk(self.bucket, self.key),
-                "sk": SOURCE_SK,
+                "sk": run_sk(self.run_id) if self.archived else SOURCE_SK,
                 "job_shard": job_shard_key(self.job_id, self.shard),
                 **asdict(self),
             }

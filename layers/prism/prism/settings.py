@@ -39,6 +39,14 @@ class Settings:
     config_cache_seconds: int = 60
     # Counter shards of a new job: more shards, more concurrent writers per job.
     job_counter_shards: int = 16
+    # The variants queue's maxReceiveCount: a task failing on its last delivery is recorded
+    # ``retries_exhausted`` before SQS moves it to the dead-letter queue.
+    variants_max_receive_count: int = 5
+    # The same for the uploads queue: an upload failing on its last delivery is recorded
+    # failed in its job before it goes to the dead-letter queue.
+    uploads_max_receive_count: int = 5
+    # A worker starts no new source with less time than this left before its timeout.
+    time_reserve_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +82,9 @@ class Settings:
             source_concurrency=whole_number("PRISM_SOURCE_CONCURRENCY", 1),
             config_cache_seconds=whole_number("PRISM_CONFIG_CACHE_SECONDS", 60, minimum=0),
             job_counter_shards=whole_number("PRISM_JOB_COUNTER_SHARDS", 16),
+            variants_max_receive_count=whole_number("PRISM_VARIANTS_MAX_RECEIVE_COUNT", 5),
+            uploads_max_receive_count=whole_number("PRISM_UPLOADS_MAX_RECEIVE_COUNT", 5),
+            time_reserve_seconds=whole_number("PRISM_TIME_RESERVE_SECONDS", 30, minimum=0),
         )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -16,11 +17,11 @@ from pydantic import ValidationError
 
 from prism.aws.clients import Clients, open_clients
 from prism.aws.job_table import JobTable
-from prism.aws.processing_table import ProcessingTable, RecordResult, utc_now
-from prism.aws.storage import ObjectStore, parse_s3_location
+from prism.aws.processing_table import ProcessingTable, RecordResult
+from prism.aws.storage import ObjectStore, WriteResult, parse_s3_location
 from prism.batch import BatchResults, OncePerBatch
 from prism.config import Limits, Variant, Watermark
-from prism.errors import PermanentError, Reason
+from prism.errors import PermanentError, Reason, TransientError
 from prism.imaging import (
     Source,
     check_limits,
@@ -33,6 +34,7 @@ from prism.imaging import (
 from prism.jobs import JobRecord
 from prism.messages import SourceRef, VariantTask
 from prism.observability import logger, metrics
+from prism.outcomes import rejection_record, variant_record
 from prism.records import VariantRecord, VariantStatus
 from prism.settings import Settings
 
@@ -53,12 +55,28 @@ def image_executor(threads: int) -> ThreadPoolExecutor:
     return _executor
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One variant-queue message of the batch."""
+
+    message_id: str
+    task: VariantTask
+    # How many times SQS has handed this message out, this time included.
+    receive_count: int
+
+
 class Worker:
-    def __init__(self, clients: Clients, settings: Settings) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        settings: Settings,
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> None:
         self._store = ObjectStore(clients.s3)
         self._table = ProcessingTable(clients.dynamodb, settings.table_name)
         self._jobs = JobTable(clients.dynamodb, settings.table_name)
         self._settings = settings
+        self._remaining_ms = remaining_ms
         self._io = asyncio.Semaphore(settings.io_concurrency)
         self._sources = asyncio.Semaphore(settings.source_concurrency)
         self._executor = image_executor(settings.image_threads)
@@ -68,7 +86,7 @@ class Worker:
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         results: dict[str, BaseException | None] = {}
-        by_source: dict[tuple[str, str], list[tuple[str, VariantTask]]] = {}
+        by_source: dict[tuple[str, str], list[Delivery]] = {}
         for record in records:
             try:
                 task = VariantTask.model_validate_json(record.body)
@@ -79,8 +97,9 @@ class Worker:
                 )
                 results[record.message_id] = exc
                 continue
+            receive_count = int(record.attributes.approximate_receive_count or 1)
             by_source.setdefault((task.source.id, task.run_id), []).append(
-                (record.message_id, task)
+                Delivery(record.message_id, task, receive_count)
             )
         for group_results in await asyncio.gather(
             *(self._process_source_bounded(items) for items in by_source.values())
@@ -89,67 +108,124 @@ class Worker:
         return results
 
     async def _process_source_bounded(
-        self, items: list[tuple[str, VariantTask]]
+        self, deliveries: list[Delivery]
     ) -> dict[str, BaseException | None]:
         async with self._sources:
-            return await self._process_source(items)
+            if self._out_of_time():
+                # Started now, it could run past the timeout, and Lambda would then retry the
+                # whole batch, finished variants included: hand it back to SQS untouched.
+                deferred = TransientError("not started: too little time left in this invocation")
+                return await self._results(deliveries, [deferred] * len(deliveries))
+            try:
+                outcomes = await self._process_source([d.task for d in deliveries])
+            except Exception as exc:  # the source's shared steps failed: retry all of it
+                outcomes = [exc] * len(deliveries)
+            return await self._results(deliveries, outcomes)
 
-    async def _process_source(
-        self, items: list[tuple[str, VariantTask]]
-    ) -> dict[str, BaseException | None]:
-        tasks = [task for _, task in items]
-        job_id = tasks[0].job_id
-        job = await self._jobs_seen.get(job_id, functools.partial(self._jobs.get, job_id))
+    def _out_of_time(self) -> bool:
+        if self._remaining_ms is None:
+            return False
+        return self._remaining_ms() < self._settings.time_reserve_seconds * 1000
+
+    async def _process_source(self, tasks: list[VariantTask]) -> list[BaseException | None]:
+        """Each task's outcome (None: accounted for) for one run of one source."""
+        first = tasks[0]
+        source, recorded = await self._table.source_state(first.source.bucket, first.source.key)
+        if source is None or source.run_id != first.run_id:
+            # A superseded run: its outcomes would count nothing, so it renders nothing.
+            logger.info("Tasks of a superseded run dropped", source=first.source.id)
+            return [None] * len(tasks)
+        # A redelivered task whose outcome this run has recorded already needs no new work.
+        duplicates = [
+            task
+            for task in tasks
+            if task.variant.name in recorded
+            and recorded[task.variant.name].run_id == task.run_id
+            and recorded[task.variant.name].reason != Reason.RETRIES_EXHAUSTED
+        ]
+        if duplicates:
+            metrics.add_metric(
+                name="DuplicateTasksSkipped", unit=MetricUnit.Count, value=len(duplicates)
+            )
+            await asyncio.gather(
+                *(
+                    self._remove_stale_output(task)
+                    for task in duplicates
+                    if recorded[task.variant.name].status != VariantStatus.DONE
+                )
+            )
+            await self._settle(first)
+        todo = [task for task in tasks if task not in duplicates]
+        outcomes: dict[str, BaseException | None] = {t.variant.name: None for t in duplicates}
+        if todo:
+            results = await self._render_source(todo)
+            outcomes.update(
+                (task.variant.name, result) for task, result in zip(todo, results, strict=True)
+            )
+        return [outcomes[task.variant.name] for task in tasks]
+
+    async def _render_source(self, tasks: list[VariantTask]) -> list[BaseException | None]:
+        first = tasks[0]
+        job = await self._jobs_seen.get(
+            first.job_id, functools.partial(self._jobs.get, first.job_id)
+        )
         if job is not None and job.cancelled:
             # Not started yet, and its job is being cancelled: skip without rendering.
             cancelled = PermanentError(Reason.CANCELLED, f"job {job.job_id} was cancelled")
-            outcomes = await asyncio.gather(
-                *(self._record_rejection(task, cancelled) for task in tasks),
-                return_exceptions=True,
-            )
-            return self._results(items, outcomes)
+            return await _gather(self._record_rejection(task, cancelled) for task in tasks)
         try:
             image = await self._load_source(
-                tasks[0].source, tasks[0].limits, [task.variant for task in tasks]
+                first.source, first.limits, [task.variant for task in tasks]
             )
         except PermanentError as error:
             logger.warning(
                 "Source rejected",
-                source=tasks[0].source.id,
+                source=first.source.id,
                 reason=error.reason.value,
                 error=error.detail,
             )
-            outcomes = await asyncio.gather(
-                *(self._record_rejection(task, error) for task in tasks), return_exceptions=True
-            )
-        else:
-            await self._table.mark_loaded(
-                tasks[0].source.bucket,
-                tasks[0].source.key,
-                tasks[0].run_id,
-                tasks[0].job_id,
-                tasks[0].shard,
-            )
-            outcomes = await asyncio.gather(
-                *(self._render_variant(task, image) for task in tasks), return_exceptions=True
-            )
-        return self._results(items, outcomes)
+            return await _gather(self._record_rejection(task, error) for task in tasks)
+        await self._table.mark_loaded(
+            first.source.bucket, first.source.key, first.run_id, first.job_id, first.shard
+        )
+        return await _gather(self._render_variant(task, image) for task in tasks)
 
-    def _results(
-        self, items: list[tuple[str, VariantTask]], outcomes: Sequence[object]
+    async def _results(
+        self, deliveries: list[Delivery], outcomes: Sequence[BaseException | None]
     ) -> dict[str, BaseException | None]:
         results: dict[str, BaseException | None] = {}
-        for (message_id, task), outcome in zip(items, outcomes, strict=True):
-            results[message_id] = outcome if isinstance(outcome, BaseException) else None
-            if isinstance(outcome, BaseException):
-                logger.warning(
-                    "Variant not finished; SQS will retry it",
-                    source=task.source.id,
-                    variant=task.variant.name,
-                    error=repr(outcome),
-                    exc_info=outcome,
-                )
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            results[delivery.message_id] = outcome
+            if outcome is None:
+                continue
+            task = delivery.task
+            logger.warning(
+                "Variant not finished; SQS will retry it",
+                source=task.source.id,
+                variant=task.variant.name,
+                receive_count=delivery.receive_count,
+                error=repr(outcome),
+                exc_info=outcome,
+            )
+            if delivery.receive_count >= self._settings.variants_max_receive_count:
+                await self._record_exhausted(delivery, outcome)
         return results
+
+    async def _record_exhausted(self, delivery: Delivery, error: BaseException) -> None:
+        """The message's last allowed delivery failed: it goes to the dead-letter queue, and
+        its variant is recorded failed now, so that its source and job still end. A redrive
+        that then succeeds replaces this record (see ProcessingTable.record_variant)."""
+        exhausted = PermanentError(
+            Reason.RETRIES_EXHAUSTED,
+            f"{delivery.receive_count} attempts; the message is in the dead-letter queue; "
+            f"last error: {error!r}"[:1000],
+        )
+        try:
+            await self._record_rejection(delivery.task, exhausted)
+        except Exception:
+            logger.exception(
+                "Could not record an exhausted variant", source=delivery.task.source.id
+            )
 
     async def _load_source(
         self, source: SourceRef, limits: Limits, variants: Sequence[Variant]
@@ -160,7 +236,11 @@ class Worker:
             # Refuse an oversized or bomb-like image from its header, before fetching it all.
             async with self._io:
                 prefix = await self._store.read(
-                    source.bucket, source.key, etag=source.etag, first_bytes=PROBE_BYTES
+                    source.bucket,
+                    source.key,
+                    etag=source.etag,
+                    version_id=source.version_id,
+                    first_bytes=PROBE_BYTES,
                 )
             complete = len(prefix) < PROBE_BYTES
             info = probe_header(prefix, complete=complete, max_pixels=limits.max_source_pixels)
@@ -171,7 +251,9 @@ class Worker:
             data = prefix if complete else None
         if data is None:
             async with self._io:
-                data = await self._store.read(source.bucket, source.key, etag=source.etag)
+                data = await self._store.read(
+                    source.bucket, source.key, etag=source.etag, version_id=source.version_id
+                )
         _check_size(len(data), limits, source.id)
         return await self._in_thread(
             decode_source, data, max_pixels=limits.max_source_pixels, variants=variants
@@ -188,17 +270,23 @@ class Worker:
             await self._record_rejection(task, error)
             return
         async with self._io:
-            await self._store.write(
+            written, etag = await self._store.write_in_order(
                 self._settings.output_bucket,
                 task.output_key,
                 rendered.data,
                 content_type=rendered.content_type,
-                metadata={"prism-variant": task.variant.name, "prism-run": task.run_id},
+                run_id=task.run_id,
+                order=task.run_order,
+                metadata={"prism-variant": task.variant.name},
             )
+        if written is WriteResult.NEWER_EXISTS:
+            newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")
+            await self._record(task, rejection_record(task, newer))
+            return
         duration_ms = round((time.perf_counter() - started) * 1000)
-        await self._record(
+        result = await self._record(
             task,
-            _variant_record(
+            variant_record(
                 task,
                 status=VariantStatus.DONE,
                 output_key=task.output_key,
@@ -211,33 +299,52 @@ class Worker:
                 stripped=list(rendered.stripped),
             ),
         )
+        if result is RecordResult.STALE:
+            # Re-uploaded while rendering: this output must not outlive its run's record.
+            async with self._io:
+                await self._store.delete_if_unchanged(
+                    self._settings.output_bucket, task.output_key, etag
+                )
+            return
         metrics.add_metric(name="VariantsRendered", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="RenderDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
 
     async def _record_rejection(self, task: VariantTask, error: PermanentError) -> None:
-        status = VariantStatus.SKIPPED if error.skipped else VariantStatus.FAILED
-        await self._record(
-            task,
-            _variant_record(task, status=status, reason=error.reason.value, error=error.detail),
-        )
+        result = await self._record(task, rejection_record(task, error))
+        if result is RecordResult.COUNTED:
+            # The source's current run has no output for this variant: an older run's (or
+            # this run's from an attempt that died before recording) must not stay.
+            await self._remove_stale_output(task)
         metrics.add_metric(
             name="VariantsSkipped" if error.skipped else "VariantsFailed",
             unit=MetricUnit.Count,
             value=1,
         )
 
-    async def _record(self, task: VariantTask, record: VariantRecord) -> None:
+    async def _remove_stale_output(self, task: VariantTask) -> None:
+        async with self._io:
+            if await self._store.remove_outputs_up_to(
+                self._settings.output_bucket, task.output_key, task.run_order
+            ):
+                logger.info("Removed an output the current run did not write", key=task.output_key)
+
+    async def _record(self, task: VariantTask, record: VariantRecord) -> RecordResult:
         async with self._io:
             result = await self._table.record_variant(record)
-            if result is RecordResult.STALE:
-                logger.info(
-                    "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
-                )
-                return
-            _, finished_now = await self._table.complete_source_if_finished(
+        if result is RecordResult.STALE:
+            logger.info(
+                "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
+            )
+            return result
+        await self._settle(task)
+        return result
+
+    async def _settle(self, task: VariantTask) -> None:
+        async with self._io:
+            _, changed = await self._table.settle_source(
                 task.source.bucket, task.source.key, task.run_id
             )
-            if finished_now:
+            if changed:
                 await self._jobs.finish_if_done(task.job_id)
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
@@ -250,29 +357,22 @@ class Worker:
         )
 
     async def _load_logo(self, bucket: str, key: str, limits: Limits) -> Image.Image:
-        async with self._io:
-            data = await self._store.read(bucket, key)
-        return await self._in_thread(decode, data, max_pixels=limits.max_source_pixels)
+        try:
+            async with self._io:
+                data = await self._store.read(bucket, key)
+            return await self._in_thread(decode, data, max_pixels=limits.max_source_pixels)
+        except PermanentError as error:
+            # Not the photo's fault: say it is the watermark that is missing or unreadable.
+            raise PermanentError(
+                Reason.WATERMARK_MISSING,
+                f"watermark logo s3://{bucket}/{key}: {error.reason.value}: {error.detail}",
+            ) from error
 
     async def _in_thread(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._executor, functools.partial(function, *args, **kwargs)
         )
-
-
-def _variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -> VariantRecord:
-    return VariantRecord(
-        bucket=task.source.bucket,
-        key=task.source.key,
-        variant=task.variant.name,
-        run_id=task.run_id,
-        job_id=task.job_id,
-        shard=task.shard,
-        status=status.value,
-        finished_at=utc_now(),
-        **fields,
-    )
 
 
 def _check_size(size: int | None, limits: Limits, source_id: str) -> None:
@@ -285,6 +385,15 @@ def _check_size(size: int | None, limits: Limits, source_id: str) -> None:
         raise PermanentError(Reason.EMPTY_FILE, f"{source_id} is empty")
 
 
-async def render_batch(records: Sequence[SQSRecord], settings: Settings) -> BatchResults:
+async def _gather(outcomes: Iterable[Awaitable[None]]) -> list[BaseException | None]:
+    results = await asyncio.gather(*outcomes, return_exceptions=True)
+    return [result if isinstance(result, BaseException) else None for result in results]
+
+
+async def render_batch(
+    records: Sequence[SQSRecord],
+    settings: Settings,
+    remaining_ms: Callable[[], int] | None = None,
+) -> BatchResults:
     async with open_clients() as clients:
-        return await Worker(clients, settings).process(records)
+        return await Worker(clients, settings, remaining_ms).process(records)

@@ -8,7 +8,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from prism.jobs import (
-    ACTIVE_STATUSES,
     JOB_INDEX,
     JOB_SK,
     SHARD_SK_PREFIX,
@@ -20,7 +19,14 @@ from prism.jobs import (
     job_pk,
     utc_now,
 )
-from prism.records import SOURCE_SK, SourceRecord, VariantRecord, job_shard_key, to_attributes
+from prism.records import (
+    RUN_SK_PREFIX,
+    SOURCE_SK,
+    SourceRecord,
+    VariantRecord,
+    job_shard_key,
+    to_attributes,
+)
 
 
 class JobNotFound(LookupError):
@@ -136,14 +142,16 @@ class JobTable:
         return await self.require(job_id)
 
     async def finish_if_done(self, job_id: str) -> JobProgress | None:
-        """Set the job's final status once every expected source is accounted for.
+        """Set the job's final status once every expected source is accounted for (or
+        correct it, when counts changed after it finished).
 
         None when there is no such job (outcomes still count in the shards)."""
         try:
             progress = await self.progress(job_id)
         except JobNotFound:
             return None
-        if not progress.finished or progress.job.status not in ACTIVE_STATUSES:
+        # A finished job is settled again when a redriven variant changed its outcome.
+        if not progress.finished or progress.job.status == progress.final_status():
             return progress
         try:
             await self._db.update_item(
@@ -185,7 +193,7 @@ class JobTable:
         while True:
             response = await self._db.query(**kwargs)
             for item in response.get("Items", []):
-                if item["sk"]["S"] == SOURCE_SK:
+                if item["sk"]["S"] == SOURCE_SK or item["sk"]["S"].startswith(RUN_SK_PREFIX):
                     yield SourceRecord.from_item(item)
                 else:
                     yield VariantRecord.from_item(item)

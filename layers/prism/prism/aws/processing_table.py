@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.errors import Reason
 from prism.jobs import JobCounters, job_pk, shard_sk
 from prism.records import (
     SOURCE_SK,
+    VARIANT_SK_PREFIX,
     SourceRecord,
     SourceStatus,
     VariantRecord,
+    VariantStatus,
     final_source_status,
+    run_sk,
     source_pk,
     to_attributes,
 )
@@ -43,8 +48,38 @@ class RecordResult(Enum):
     STALE = "stale"  # the source has been registered again by a newer run
 
 
+class Registration(Enum):
+    REGISTERED = "registered"
+    ALREADY = "already"  # this run was registered before (a redelivered message)
+    OUTDATED = "outdated"  # a later upload of the key is registered already
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def source_counters(status: str) -> JobCounters:
+    """What a source in ``status`` adds to its job's source counters."""
+    if status == SourceStatus.PROCESSING:
+        return JobCounters()
+    return JobCounters(
+        sources_finished=1,
+        sources_failed=int(status == SourceStatus.COMPLETE_WITH_FAILURES),
+        sources_skipped=int(status == SourceStatus.SKIPPED),
+    )
+
+
+def finished_source_counters(status: SourceStatus) -> JobCounters:
+    return source_counters(status)
+
+
+def variant_counters(status: str, bytes_out: int = 0) -> JobCounters:
+    return JobCounters(
+        variants_done=int(status == VariantStatus.DONE),
+        variants_failed=int(status == VariantStatus.FAILED),
+        variants_skipped=int(status == VariantStatus.SKIPPED),
+        bytes_out=bytes_out,
+    )
 
 
 class ProcessingTable:
@@ -52,43 +87,121 @@ class ProcessingTable:
         self._db = dynamodb
         self._table = table_name
 
-    async def register_source(self, record: SourceRecord, counters: JobCounters) -> bool:
-        """Start a run for a source and add it to its job; False if this run exists already.
+    async def register_source(
+        self, record: SourceRecord, counters: JobCounters
+    ) -> tuple[Registration, SourceRecord]:
+        """Start a run for a source and add it to its job.
 
-        A run still in progress for an earlier upload of the same key is superseded: what
-        it has not finished is counted as skipped in its job, in the same transaction, so
-        that job's counts still add up (its late outcomes are then stale and count nothing).
+        The run before it (if any) is kept as a ``RUN#`` item for its job's log. If it was
+        still in progress it is superseded: what it has not finished is counted as skipped in
+        its job, in the same transaction, so that job's counts still add up (its late
+        outcomes are then stale and count nothing). An upload whose S3 sequencer is older
+        than the registered run's is OUTDATED and not registered. Returns the registration
+        and the source's current record (with the run's generation).
         """
         for _ in range(TRANSACTION_ATTEMPTS):
             current = await self.get_source(record.bucket, record.key)
             if current is not None and current.run_id == record.run_id:
-                return False
+                return Registration.ALREADY, current
+            if current is not None and _older(record.sequencer, current.sequencer):
+                return Registration.OUTDATED, current
+            new = replace(record, generation=(current.generation if current else 0) + 1)
             # One update per shard item: a transaction may touch an item only once.
-            shard_counters = {(record.job_id, record.shard): counters}
-            if current is not None and current.status == SourceStatus.PROCESSING:
-                unfinished = current.expected - current.done - current.failed - current.skipped
-                superseded = JobCounters(
-                    sources_finished=1, sources_skipped=1, variants_skipped=max(unfinished, 0)
+            shard_counters = {(new.job_id, new.shard): counters}
+            items = [self._put_replacing(new, current)]
+            exhausted = await self._exhausted_run(record)
+            if exhausted is not None:
+                # Redriven after its upload was given up: it counts once, as this run.
+                shard = (exhausted.job_id, exhausted.shard)
+                shard_counters[shard] = shard_counters.get(shard, JobCounters()) - (
+                    _past_run_counters(exhausted)
                 )
-                shard = (current.job_id, current.shard)
-                shard_counters[shard] = shard_counters.get(shard, JobCounters()) + superseded
-            items = [self._put_replacing(record, current)] + [
+                items.append(self._undo_exhausted(exhausted))
+            if current is not None:
+                past = current
+                if current.status == SourceStatus.PROCESSING:
+                    skipped = current.skipped + current.unfinished
+                    past = replace(
+                        current,
+                        status=final_source_status(current.done, current.failed, skipped).value,
+                        skipped=skipped,
+                        reason=Reason.SUPERSEDED.value,
+                        finished_at=utc_now(),
+                    )
+                    superseded = source_counters(past.status) + JobCounters(
+                        variants_skipped=current.unfinished
+                    )
+                    shard = (current.job_id, current.shard)
+                    shard_counters[shard] = shard_counters.get(shard, JobCounters()) + superseded
+                archive = replace(past, archived=True).to_item()
+                items.append({"Put": {"TableName": self._table, "Item": archive}})
+            items += [
                 self._shard_update(job_id, shard_number, shard_delta)
                 for (job_id, shard_number), shard_delta in shard_counters.items()
+                if not shard_delta.empty
             ]
             if not await self._transact(*items):
-                return True
+                return Registration.REGISTERED, new
             # The source changed between reading and writing it: look again.
         raise TransactionConflict(f"could not register {record.bucket}/{record.key}")
+
+    async def record_past_run(self, record: SourceRecord) -> bool:
+        """Account in its job for a run that never became the source's current one (the
+        object was gone or overwritten before its fan-out, or its upload exhausted its
+        retries); False if recorded before."""
+        reasons = await self._transact(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": replace(record, archived=True).to_item(),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            self._shard_update(record.job_id, record.shard, _past_run_counters(record)),
+        )
+        return not reasons
+
+    async def _exhausted_run(self, record: SourceRecord) -> SourceRecord | None:
+        """This run's record as an upload that exhausted its retries, if it is one."""
+        response = await self._db.get_item(
+            TableName=self._table,
+            Key=to_attributes(
+                {"pk": source_pk(record.bucket, record.key), "sk": run_sk(record.run_id)}
+            ),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        past = SourceRecord.from_item(item) if item else None
+        return past if past is not None and past.reason == Reason.RETRIES_EXHAUSTED else None
+
+    def _undo_exhausted(self, past: SourceRecord) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": to_attributes(
+                    {"pk": source_pk(past.bucket, past.key), "sk": run_sk(past.run_id)}
+                ),
+                "ConditionExpression": "reason = :exhausted",
+                "ExpressionAttributeValues": to_attributes(
+                    {":exhausted": Reason.RETRIES_EXHAUSTED.value}
+                ),
+            }
+        }
 
     def _put_replacing(self, record: SourceRecord, current: SourceRecord | None) -> dict[str, Any]:
         """A put that succeeds only if the source item is still as ``current`` says."""
         if current is None:
             condition, values = "attribute_not_exists(pk)", {}
         else:
-            condition = "run_id = :run AND done = :done AND failed = :failed AND skipped = :skipped"
+            # Every field a concurrent outcome or completion changes: a supersede computed
+            # from a stale read must not commit (it would count the old run finished twice).
+            condition = (
+                "run_id = :run AND #status = :status AND done = :done AND failed = :failed"
+                " AND skipped = :skipped"
+            )
             values = {
                 ":run": current.run_id,
+                ":status": current.status,
                 ":done": current.done,
                 ":failed": current.failed,
                 ":skipped": current.skipped,
@@ -100,17 +213,22 @@ class ProcessingTable:
         }
         if values:
             put["ExpressionAttributeValues"] = to_attributes(values)
+            put["ExpressionAttributeNames"] = {"#status": "status"}
         return {"Put": put}
 
     async def record_variant(self, record: VariantRecord) -> RecordResult:
-        counter = record.status  # "done" | "failed" | "skipped" are also the counter names
+        """Record a variant's outcome for its run, once.
+
+        A ``retries_exhausted`` failure is the one outcome that can be replaced: a message
+        redriven from the dead-letter queue that then succeeds turns it into its real
+        outcome, with the counters moved over exactly."""
+        counted = await self._record_first(record)
+        if counted is not RecordResult.DUPLICATE or record.reason == Reason.RETRIES_EXHAUSTED:
+            return counted
+        return await self._replace_exhausted(record)
+
+    async def _record_first(self, record: VariantRecord) -> RecordResult:
         run = to_attributes({":run": record.run_id})
-        job_counters = JobCounters(
-            variants_done=int(record.status == "done"),
-            variants_failed=int(record.status == "failed"),
-            variants_skipped=int(record.status == "skipped"),
-            bytes_out=record.bytes or 0,
-        )
         reasons = await self._transact(
             {
                 "Put": {
@@ -120,23 +238,58 @@ class ProcessingTable:
                     "ExpressionAttributeValues": run,
                 }
             },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _source_key(record.bucket, record.key),
-                    "UpdateExpression": "ADD #counter :one",
-                    "ConditionExpression": "run_id = :run",
-                    "ExpressionAttributeNames": {"#counter": counter},
-                    "ExpressionAttributeValues": {**run, **to_attributes({":one": 1})},
-                }
-            },
-            self._shard_update(record.job_id, record.shard, job_counters),
+            self._source_counter_update(record, {record.status: 1}),
+            self._shard_update(
+                record.job_id, record.shard, variant_counters(record.status, record.bytes or 0)
+            ),
         )
         if not reasons:
             return RecordResult.COUNTED
         if reasons[0] == CONDITION_FAILED:
             return RecordResult.DUPLICATE
         return RecordResult.STALE
+
+    async def _replace_exhausted(self, record: VariantRecord) -> RecordResult:
+        deltas = {VariantStatus.FAILED.value: -1}
+        deltas[record.status] = deltas.get(record.status, 0) + 1
+        moved = variant_counters(record.status, record.bytes or 0) - variant_counters("failed")
+        reasons = await self._transact(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": record.to_item(),
+                    "ConditionExpression": "run_id = :run AND reason = :exhausted",
+                    "ExpressionAttributeValues": to_attributes(
+                        {":run": record.run_id, ":exhausted": Reason.RETRIES_EXHAUSTED.value}
+                    ),
+                }
+            },
+            self._source_counter_update(record, deltas),
+            self._shard_update(record.job_id, record.shard, moved),
+        )
+        if not reasons:
+            return RecordResult.COUNTED
+        return RecordResult.DUPLICATE if reasons[0] == CONDITION_FAILED else RecordResult.STALE
+
+    def _source_counter_update(
+        self, record: VariantRecord, deltas: dict[str, int]
+    ) -> dict[str, Any]:
+        """Add ``deltas`` to the source's counters if the source is still on this run."""
+        changes = {name: delta for name, delta in deltas.items() if delta}
+        check: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _source_key(record.bucket, record.key),
+            "ConditionExpression": "run_id = :run",
+            "ExpressionAttributeValues": to_attributes({":run": record.run_id}),
+        }
+        if not changes:
+            return {"ConditionCheck": check}
+        names = {f"#c{i}": name for i, name in enumerate(changes)}
+        values = {f":c{i}": delta for i, delta in enumerate(changes.values())}
+        check["UpdateExpression"] = "ADD " + ", ".join(f"{n} :{n[1:]}" for n in names)
+        check["ExpressionAttributeNames"] = names
+        check["ExpressionAttributeValues"] |= to_attributes(values)
+        return {"Update": check}
 
     async def mark_loaded(
         self, bucket: str, key: str, run_id: str, job_id: str, shard: int
@@ -155,41 +308,78 @@ class ProcessingTable:
             self._shard_update(job_id, shard, JobCounters(sources_loaded=1)),
         )
 
-    async def complete_source_if_finished(
+    async def settle_source(
         self, bucket: str, key: str, run_id: str
     ) -> tuple[SourceRecord | None, bool]:
-        """Set the final status once every variant is accounted for.
+        """Give the source the status its counts call for, once every variant is accounted
+        for (again, when a redriven variant changed its outcome).
 
-        Returns the source and whether this call finished it (then the job counted it too).
-        Called after every outcome, duplicates included, so a worker that died between
-        counting and completing is made good by the redelivery."""
-        source = await self.get_source(bucket, key)
-        if source is None or source.run_id != run_id or not source.finished:
-            return source, False
-        if source.status != SourceStatus.PROCESSING:
-            return source, False
-        status = final_source_status(source.done, source.failed, source.skipped)
-        reasons = await self._transact(
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _source_key(bucket, key),
-                    "UpdateExpression": "SET #status = :final, finished_at = :now",
-                    "ConditionExpression": "#status = :processing AND run_id = :run",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": to_attributes(
-                        {
-                            ":final": status.value,
-                            ":now": utc_now(),
-                            ":processing": SourceStatus.PROCESSING.value,
-                            ":run": run_id,
-                        }
-                    ),
-                }
-            },
-            self._shard_update(source.job_id, source.shard, finished_source_counters(status)),
-        )
-        return await self.get_source(bucket, key), not reasons
+        Returns the source and whether this call changed its status (then its job's source
+        counters moved too, and the job may have finished). Called after every outcome,
+        duplicates included, so a worker that died between counting and settling is made
+        good by the redelivery."""
+        for _ in range(TRANSACTION_ATTEMPTS):
+            source = await self.get_source(bucket, key)
+            if source is None or source.run_id != run_id or not source.finished:
+                return source, False
+            status = final_source_status(source.done, source.failed, source.skipped).value
+            if status == source.status:
+                return source, False
+            delta = source_counters(status) - source_counters(source.status)
+            reasons = await self._transact(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _source_key(bucket, key),
+                        "UpdateExpression": "SET #status = :final, finished_at = :now",
+                        "ConditionExpression": (
+                            "#status = :seen AND run_id = :run AND done = :done"
+                            " AND failed = :failed AND skipped = :skipped"
+                        ),
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_attributes(
+                            {
+                                ":final": status,
+                                ":now": utc_now(),
+                                ":seen": source.status,
+                                ":run": run_id,
+                                ":done": source.done,
+                                ":failed": source.failed,
+                                ":skipped": source.skipped,
+                            }
+                        ),
+                    }
+                },
+                *([] if delta.empty else [self._shard_update(source.job_id, source.shard, delta)]),
+            )
+            if not reasons:
+                return replace(source, status=status), True
+        raise TransactionConflict(f"could not settle {bucket}/{key}")
+
+    async def source_state(
+        self, bucket: str, key: str
+    ) -> tuple[SourceRecord | None, dict[str, VariantRecord]]:
+        """The source's current record and its variants' records (any run), in one query."""
+        source: SourceRecord | None = None
+        variants: dict[str, VariantRecord] = {}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_attributes({":pk": source_pk(bucket, key)}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = await self._db.query(**request)
+            for item in response.get("Items", []):
+                sort_key = item["sk"]["S"]
+                if sort_key == SOURCE_SK:
+                    source = SourceRecord.from_item(item)
+                elif sort_key.startswith(VARIANT_SK_PREFIX):
+                    variant = VariantRecord.from_item(item)
+                    variants[variant.variant] = variant
+            if "LastEvaluatedKey" not in response:
+                return source, variants
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     async def get_source(self, bucket: str, key: str) -> SourceRecord | None:
         response = await self._db.get_item(
@@ -229,16 +419,20 @@ class ProcessingTable:
         raise AssertionError("unreachable")
 
 
-def finished_source_counters(status: SourceStatus) -> JobCounters:
-    return JobCounters(
-        sources_finished=1,
-        sources_failed=int(status == SourceStatus.COMPLETE_WITH_FAILURES),
-        sources_skipped=int(status == SourceStatus.SKIPPED),
-    )
+def _past_run_counters(record: SourceRecord) -> JobCounters:
+    return JobCounters(sources_registered=1) + source_counters(record.status)
+
+
+def _older(sequencer: str | None, than: str | None) -> bool:
+    return bool(sequencer and than and sequencer < than)
 
 
 def _source_key(bucket: str, key: str) -> dict[str, Any]:
     return to_attributes({"pk": source_pk(bucket, key), "sk": SOURCE_SK})
+
+
+def _run_key(record: SourceRecord) -> dict[str, Any]:
+    return to_attributes({"pk": source_pk(record.bucket, record.key), "sk": run_sk(record.run_id)})
 
 
 def _cancellation_reasons(exc: ClientError) -> list[str]:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from prism.errors import PermanentError, Reason
+from prism.errors import PermanentError, Reason, TransientError
 
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket"})
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket", "NoSuchVersion"})
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
+# A conditional write that lost a race: S3 answers 412, or 409 when two overlap.
+_RACE_CODES = _CHANGED_CODES | {"ConditionalRequestConflict", "409"}
+WRITE_ATTEMPTS = 8
+
+# Output object metadata: the run that wrote it, and that run's place among the key's runs.
+RUN_METADATA_KEY = "prism-run"
+RUN_ORDER_METADATA_KEY = "prism-run-order"
+
+
+class WriteResult(Enum):
+    WRITTEN = "written"
+    NEWER_EXISTS = "newer_exists"  # a later run's output is there: this one is not written
 
 
 def parse_s3_location(location: str, default_bucket: str) -> tuple[str, str]:
@@ -39,15 +52,24 @@ class ObjectStore:
         self._s3 = s3
 
     async def read(
-        self, bucket: str, key: str, *, etag: str | None = None, first_bytes: int | None = None
+        self,
+        bucket: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        version_id: str | None = None,
+        first_bytes: int | None = None,
     ) -> bytes:
         """The object's bytes (or its first ``first_bytes``).
 
-        With ``etag``, only that version of the object is read: an object overwritten since
-        is a permanent ``superseded`` (its new upload has a notification of its own); a
-        missing object is a permanent ``source_missing``."""
+        With ``version_id`` (a versioned bucket), exactly that upload is read; with ``etag``
+        only, only that content is: an object overwritten since is then a permanent
+        ``superseded`` (its new upload has a notification of its own). A missing object is
+        a permanent ``source_missing``."""
         request: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if etag:
+        if version_id:
+            request["VersionId"] = version_id
+        elif etag:
             request["IfMatch"] = f'"{bare_etag(etag)}"'
         if first_bytes is not None:
             request["Range"] = f"bytes=0-{first_bytes - 1}"
@@ -68,12 +90,15 @@ class ObjectStore:
             raise
         return data
 
-    async def head(self, bucket: str, key: str) -> ObjectHead | None:
-        """The object's current ETag, size and metadata; None if it does not exist."""
+    async def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+        """The object's (or that version's) ETag, size and metadata; None if it does not exist."""
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
         try:
-            response = await self._s3.head_object(Bucket=bucket, Key=key)
+            response = await self._s3.head_object(**request)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+            if _code(exc) in _MISSING_CODES:
                 return None
             raise
         return ObjectHead(
@@ -83,9 +108,76 @@ class ObjectStore:
             metadata=dict(response.get("Metadata") or {}),
         )
 
-    async def write(
-        self, bucket: str, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]
-    ) -> None:
-        await self._s3.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata
-        )
+    async def write_in_order(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        run_id: str,
+        order: int,
+        metadata: dict[str, str],
+    ) -> tuple[WriteResult, str | None]:
+        """Write an output unless a later run's output is there; the result and new ETag.
+
+        Every write is conditional on what was read (``If-None-Match: *`` for a new key,
+        ``If-Match`` on the existing ETag otherwise) and re-checked when S3 refuses it, so
+        no interleaving lets an older run's bytes land after a newer run's."""
+        tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
+        for _ in range(WRITE_ATTEMPTS):
+            existing = await self.head(bucket, key)
+            if existing is not None and output_order(existing) > order:
+                return WriteResult.NEWER_EXISTS, None
+            condition = (
+                {"IfNoneMatch": "*"} if existing is None else {"IfMatch": f'"{existing.etag}"'}
+            )
+            try:
+                response = await self._s3.put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    Metadata=tags,
+                    **condition,
+                )
+            except ClientError as exc:
+                if _code(exc) in _RACE_CODES:
+                    continue  # another run wrote meanwhile: look again
+                raise
+            return WriteResult.WRITTEN, bare_etag(response.get("ETag"))
+        raise TransientError(f"s3://{bucket}/{key} kept changing while being written")
+
+    async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool:
+        """Delete the output at ``key`` if a run no later than ``order`` wrote it; whether
+        something was deleted. Conditional on the ETag read, so a later run's output that
+        lands meanwhile is never deleted."""
+        for _ in range(WRITE_ATTEMPTS):
+            existing = await self.head(bucket, key)
+            if existing is None or output_order(existing) > order:
+                return False
+            if await self.delete_if_unchanged(bucket, key, existing.etag):
+                return True
+        raise TransientError(f"s3://{bucket}/{key} kept changing while being removed")
+
+    async def delete_if_unchanged(self, bucket: str, key: str, etag: str | None) -> bool:
+        """Delete the object if its ETag is still ``etag``; False if it changed or is gone."""
+        try:
+            await self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+        except ClientError as exc:
+            if _code(exc) in _RACE_CODES | _MISSING_CODES:
+                return False
+            raise
+        return True
+
+
+def output_order(head: ObjectHead) -> int:
+    """The run order an output was written with (-1: written before runs were ordered)."""
+    try:
+        return int(head.metadata.get(RUN_ORDER_METADATA_KEY, "-1"))
+    except ValueError:
+        return -1
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
