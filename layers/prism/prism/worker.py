@@ -155,7 +155,10 @@ class Worker:
                 )
             )
             await self._settle(first)
-        todo = [task for task in tasks if task not in duplicates]
+        # One render per variant, however often its message is in this batch.
+        done_before = {task.variant.name for task in duplicates}
+        unique = {task.variant.name: task for task in tasks}
+        todo = [task for name, task in unique.items() if name not in done_before]
         outcomes: dict[str, BaseException | None] = {t.variant.name: None for t in duplicates}
         if todo:
             results = await self._render_source(todo)
