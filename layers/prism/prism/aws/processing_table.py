@@ -105,7 +105,12 @@ class ProcessingTable:
                 return Registration.ALREADY, current
             if current is not None and _older(record.sequencer, current.sequencer):
                 return Registration.OUTDATED, current
-            new = replace(record, generation=(current.generation if current else 0) + 1)
+            new = replace(
+                record,
+                generation=(current.generation if current else 0) + 1,
+                # A backfill has no event of its own: it keeps the upload's place in order.
+                sequencer=record.sequencer or (current.sequencer if current else None),
+            )
             # One update per shard item: a transaction may touch an item only once.
             shard_counters = {(new.job_id, new.shard): counters}
             items = [self._put_replacing(new, current)]
