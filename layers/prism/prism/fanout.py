@@ -18,7 +18,6 @@ from prism.aws.output_claims import OutputClaims
 from prism.aws.processing_table import (
     ProcessingTable,
     Registration,
-    source_counters,
     utc_now,
 )
 from prism.aws.storage import ObjectHead, ObjectStore, bare_etag
@@ -246,12 +245,13 @@ class FanOut:
         )
         tasks = plan_tasks(upload, self._config, self._settings, job.job_id, shard)
         if job.cancelled:
-            await self._register_finished(upload, job, shard, len(tasks), Reason.CANCELLED)
+            await self._record_unrendered(upload, job, shard, Reason.CANCELLED, len(tasks))
             return
         if upload.missing_only:
             tasks = await self._missing(tasks)
         if not tasks:
-            await self._register_finished(upload, job, shard, 0, None)
+            # Every output is there already: the run that wrote them stays the current one.
+            await self._record_unrendered(upload, job, shard, None)
             return
         registration, registered = await self._table.register_source(
             self._source_record(upload, job, shard, len(tasks)),
@@ -346,22 +346,34 @@ class FanOut:
             await self._jobs.finish_if_done(first.job_id)
 
     async def _record_unrendered(
-        self, upload: Upload, job: JobRecord, shard: int, reason: Reason
+        self,
+        upload: Upload,
+        job: JobRecord,
+        shard: int,
+        reason: Reason | None,
+        variants: int = 0,
     ) -> None:
-        """An upload that never became the source's current run (gone, or overwritten
-        before its fan-out) is still accounted for in its job, once."""
-        status = SourceStatus.COMPLETE_WITH_FAILURES
-        if reason is Reason.SUPERSEDED:
-            status = SourceStatus.SKIPPED
+        """An upload that does not become the source's current run is still accounted for
+        in its job, once: gone or overwritten before its fan-out, given up after its
+        retries, cancelled (its ``variants`` skipped), or with nothing left to render."""
+        status = {
+            None: SourceStatus.COMPLETE,
+            Reason.SUPERSEDED: SourceStatus.SKIPPED,
+            Reason.CANCELLED: SourceStatus.SKIPPED,
+        }.get(reason, SourceStatus.COMPLETE_WITH_FAILURES)
         record = replace(
-            self._source_record(upload, job, shard, 0),
+            self._source_record(upload, job, shard, variants),
             status=status.value,
-            reason=reason.value,
+            skipped=variants,
+            reason=reason.value if reason else None,
             finished_at=utc_now(),
         )
         if await self._table.record_past_run(record):
-            logger.info("Upload not rendered", source=upload.source.id, reason=reason.value)
-            metrics.add_metric(name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1)
+            logger.info("Upload needs no rendering", source=upload.source.id, reason=reason)
+            if reason in _UNRENDERED_METRICS:
+                metrics.add_metric(
+                    name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1
+                )
         await self._jobs.finish_if_done(job.job_id)
 
     async def _job_for(self, upload: Upload, metadata: dict[str, str]) -> JobRecord:
@@ -389,31 +401,6 @@ class FanOut:
             *(self._store.head(self._settings.output_bucket, task.output_key) for task in tasks)
         )
         return [task for task, head in zip(tasks, exists, strict=True) if head is None]
-
-    async def _register_finished(
-        self, upload: Upload, job: JobRecord, shard: int, variants: int, reason: Reason | None
-    ) -> None:
-        """A source with nothing left to render (cancelled, gone, or all outputs present)
-        is registered already finished, so the job's counts stay exact."""
-        status = SourceStatus.SKIPPED if variants else SourceStatus.COMPLETE
-        record = replace(
-            self._source_record(upload, job, shard, variants),
-            status=status.value,
-            skipped=variants if status is SourceStatus.SKIPPED else 0,
-            reason=reason.value if reason else None,
-            finished_at=utc_now(),
-        )
-        counters = JobCounters(
-            sources_registered=1,
-            variants_expected=variants,
-            variants_skipped=record.skipped,
-        ) + source_counters(status)
-        registration, _ = await self._table.register_source(record, counters)
-        if registration is Registration.OUTDATED:
-            await self._record_unrendered(upload, job, shard, Reason.SUPERSEDED)
-            return
-        logger.info("Source needs no rendering", source=upload.source.id, reason=record.reason)
-        await self._jobs.finish_if_done(job.job_id)
 
     def _source_record(
         self, upload: Upload, job: JobRecord, shard: int, expected: int

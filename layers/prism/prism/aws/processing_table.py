@@ -425,7 +425,13 @@ class ProcessingTable:
 
 
 def _past_run_counters(record: SourceRecord) -> JobCounters:
-    return JobCounters(sources_registered=1) + source_counters(record.status)
+    return JobCounters(
+        sources_registered=1,
+        variants_expected=record.expected,
+        variants_done=record.done,
+        variants_failed=record.failed,
+        variants_skipped=record.skipped,
+    ) + source_counters(record.status)
 
 
 def _older(sequencer: str | None, than: str | None) -> bool:
