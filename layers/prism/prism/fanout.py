@@ -339,10 +339,7 @@ class FanOut:
             metrics.add_metric(name="VariantsFailed", unit=MetricUnit.Count, value=1)
             await self._table.record_variant(rejection_record(task, error))
         first = tasks[0]
-        _, settled = await self._table.settle_source(
-            first.source.bucket, first.source.key, first.run_id
-        )
-        if settled:
+        if await self._table.settle_source(first.source.bucket, first.source.key, first.run_id):
             await self._jobs.finish_if_done(first.job_id)
 
     async def _record_unrendered(

@@ -314,7 +314,14 @@ class Worker:
 
     async def _record_rejection(self, task: VariantTask, error: PermanentError) -> None:
         result = await self._record(task, rejection_record(task, error))
-        if result is RecordResult.COUNTED:
+        if result is RecordResult.DUPLICATE:
+            # Recorded before (or by this very call, its answer lost and retried): what
+            # stands is the recorded outcome.
+            _, recorded = await self._table.source_state(task.source.bucket, task.source.key)
+            existing = recorded.get(task.variant.name)
+            if existing is None or existing.status == VariantStatus.DONE:
+                return
+        if result is not RecordResult.STALE:
             # The source's current run has no output for this variant: an older run's (or
             # this run's from an attempt that died before recording) must not stay.
             await self._remove_stale_output(task)
@@ -344,10 +351,7 @@ class Worker:
 
     async def _settle(self, task: VariantTask) -> None:
         async with self._io:
-            _, changed = await self._table.settle_source(
-                task.source.bucket, task.source.key, task.run_id
-            )
-            if changed:
+            if await self._table.settle_source(task.source.bucket, task.source.key, task.run_id):
                 await self._jobs.finish_if_done(task.job_id)
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:

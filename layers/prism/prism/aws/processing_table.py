@@ -313,23 +313,21 @@ class ProcessingTable:
             self._shard_update(job_id, shard, JobCounters(sources_loaded=1)),
         )
 
-    async def settle_source(
-        self, bucket: str, key: str, run_id: str
-    ) -> tuple[SourceRecord | None, bool]:
+    async def settle_source(self, bucket: str, key: str, run_id: str) -> bool:
         """Give the source the status its counts call for, once every variant is accounted
         for (again, when a redriven variant changed its outcome).
 
-        Returns the source and whether this call changed its status (then its job's source
-        counters moved too, and the job may have finished). Called after every outcome,
-        duplicates included, so a worker that died between counting and settling is made
-        good by the redelivery."""
+        True when the run is finished and settled: its job may have finished too (asking
+        the job again is harmless, and it makes good a settle whose answer was lost).
+        Called after every outcome, duplicates included, so a worker that died between
+        counting and settling is made good by the redelivery."""
         for _ in range(TRANSACTION_ATTEMPTS):
             source = await self.get_source(bucket, key)
             if source is None or source.run_id != run_id or not source.finished:
-                return source, False
+                return False
             status = final_source_status(source.done, source.failed, source.skipped).value
             if status == source.status:
-                return source, False
+                return True
             delta = source_counters(status) - source_counters(source.status)
             reasons = await self._transact(
                 {
@@ -358,7 +356,7 @@ class ProcessingTable:
                 *([] if delta.empty else [self._shard_update(source.job_id, source.shard, delta)]),
             )
             if not reasons:
-                return replace(source, status=status), True
+                return True
         raise TransactionConflict(f"could not settle {bucket}/{key}")
 
     async def source_state(
