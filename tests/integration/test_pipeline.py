@@ -12,7 +12,7 @@ from PIL import Image
 
 import prism.worker
 from prism.records import SOURCE_SK, SourceRecord, VariantRecord, source_pk
-from prism_cli.lambda_emulator import emulators_for, run_until_idle
+from prism_cli.lambda_emulator import default_backoff, emulators_for, run_until_idle
 from prism_cli.local_stack import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,12 @@ def upload(stack: LocalStack, key: str, data: bytes) -> str:
 
 def run_pipeline(stack: LocalStack, workers: int = 2, *, failures_expected: bool = False) -> None:
     emulators = emulators_for(
-        stack.template, stack.clients.sqs, instances={"WorkerFunction": workers}, batching_window=0
+        stack.template,
+        stack.clients.sqs,
+        instances={"WorkerFunction": workers},
+        batching_window=0,
+        # Failures are retried at once: the test is about where they end, not the wait.
+        retry_backoff=(lambda _: 0) if failures_expected else default_backoff,
     )
     run_until_idle(emulators, stack.clients.sqs, timeout=90, poll_seconds=0.2)
     if not failures_expected:
