@@ -1,4 +1,5 @@
-"""The job commands: ``prism submit``, ``status``, ``cancel``, ``log``, ``backfill``, ``config``.
+"""The job commands: ``prism submit``, ``status``, ``cancel``, ``log``, ``backfill``,
+``redrive``, ``config``.
 
 Each resolves its stack (:mod:`prism_cli.stack_target`), then talks to it with aioboto3 in
 one event loop. Exit statuses are in :mod:`prism_cli.exit_codes`.
@@ -23,6 +24,7 @@ from rich.markup import escape
 from prism.aws.clients import Clients, open_clients
 from prism.aws.job_table import JobNotFound, JobTable
 from prism.jobs import ACTIVE_STATUSES, JobKind, JobProgress, JobStatus
+from prism_cli.config_files import read_config_file
 from prism_cli.errors import UserError
 from prism_cli.exit_codes import (
     EXIT_CANCELLED,
@@ -41,7 +43,7 @@ from prism_cli.job_feed import (
     list_sources,
 )
 from prism_cli.job_ids import check_job_id, new_job, new_job_id
-from prism_cli.job_log import build_job_log, print_log, read_job_records
+from prism_cli.job_log import build_job_log, print_log, read_job_records, summary_line
 from prism_cli.job_monitor import (
     FollowPolicy,
     FollowResult,
@@ -52,6 +54,8 @@ from prism_cli.job_monitor import (
 from prism_cli.job_view import progress_document, render_view
 from prism_cli.processing_log import ProcessingLog
 from prism_cli.progress_display import format_duration, snapshot_view
+from prism_cli.redrive import RedriveResult, queue_names, redrive_pairs
+from prism_cli.redrive import redrive as redrive_queue
 from prism_cli.stack_config import (
     active_config,
     check_variant_names,
@@ -318,12 +322,7 @@ def log(args: argparse.Namespace, console: Console) -> int:
             job_log.save(args.json)
         except OSError as exc:
             raise UserError(f"cannot write {args.json}: {exc.strerror}") from None
-        summary = job_log.summary
-        _say(
-            console,
-            f"Wrote {escape(str(args.json))}: {summary.successful} successful, "
-            f"{summary.failed} failed, {summary.skipped} skipped, {len(job_log.pending)} pending",
-        )
+        _say(console, f"Wrote {escape(str(args.json))}: {summary_line(job_log)}")
     return EXIT_OK
 
 
@@ -335,6 +334,7 @@ def backfill(args: argparse.Namespace, console: Console) -> int:
         raise UserError("--variants needs at least one variant name")
     job_id = check_job_id(args.job) if args.job else new_job_id()
     target = target_of(args)
+    _refuse_output_bucket(locations, target)
 
     async def flow() -> int:
         variants = check_variant_names(await active_config(target), names) if names else None
@@ -365,6 +365,17 @@ def backfill(args: argparse.Namespace, console: Console) -> int:
     return on_stack(target, flow)
 
 
+def _refuse_output_bucket(locations: list[S3Location], target: StackTarget) -> None:
+    """Outputs are not sources: backfilling them would render variants of variants (and
+    their outputs would land next to them, to be picked up by the next backfill)."""
+    for location in locations:
+        if location.bucket == target.output_bucket:
+            raise UserError(
+                f"{location} is in the output bucket of {target.label}; backfill renders "
+                f"sources, such as s3://{target.input_bucket}/{target.upload_prefix}"
+            )
+
+
 async def _dry_run(
     console: Console,
     clients: Clients,
@@ -393,6 +404,51 @@ async def _dry_run(
     return EXIT_OK
 
 
+# --- redrive -------------------------------------------------------------------------------------
+def redrive(args: argparse.Namespace, console: Console) -> int:
+    target = target_of(args)
+    names = queue_names(args.queue)
+
+    async def flow() -> list[RedriveResult]:
+        async with open_clients() as clients:
+            pairs = await redrive_pairs(clients.sqs, target, names)
+            # moto has no StartMessageMoveTask; SQS moves messages itself, server side.
+            return [
+                await redrive_queue(
+                    clients.sqs, pair, move_task=not target.local, wait=0 if target.local else 1
+                )
+                for pair in pairs
+            ]
+
+    code = EXIT_OK
+    for result in on_stack(target, flow):
+        pair = result.pair
+        if result.moved or result.refused or result.still_moving:
+            _say(
+                console,
+                f"{pair.name}: {result.moved} messages moved from {pair.dlq_name} "
+                f"back to {pair.queue_name}"
+                + (" so far; the move task carries on in SQS" if result.still_moving else ""),
+            )
+        else:
+            _say(console, f"{pair.name}: nothing to move ({pair.dlq_name} is empty)")
+        if result.refused or result.refusal:
+            _say(
+                console,
+                f"  [red]{result.refused} not moved[/] (left in {pair.dlq_name}): "
+                f"{escape(result.refusal)}",
+            )
+            code = EXIT_FAILURES
+        if result.undeleted:
+            _say(
+                console,
+                f"  [yellow]{result.undeleted} sent but still in {pair.dlq_name}[/] (could not "
+                "delete them): they may be processed twice",
+            )
+            code = EXIT_FAILURES
+    return code
+
+
 # --- config --------------------------------------------------------------------------------------
 def config_show(args: argparse.Namespace, console: Console) -> int:
     target = target_of(args)
@@ -403,10 +459,7 @@ def config_show(args: argparse.Namespace, console: Console) -> int:
 
 def config_set(args: argparse.Namespace, console: Console) -> int:
     path: Path = args.file
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read config {path}: {exc.strerror}") from None
+    text = read_config_file(path)
     target = target_of(args)
     on_stack(target, lambda: write_config_text(target, text))
     _say(

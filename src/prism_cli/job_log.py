@@ -1,8 +1,9 @@
 """A job's processing log, built from its source and variant records (the ``by-job`` index).
 
 The same shape as ``prism run``'s ``processing_log.json`` (:class:`ProcessingLog`): every
-source is successful, failed (with the reasons), skipped (with the reason) or, while the
-job runs, pending; every variant has an entry with its outcome.
+source is successful (every variant written), partial (some written, some not, each with
+its reason), failed (none written, with the reasons), skipped (with the reason) or, while
+the job runs, pending; every variant has an entry with its outcome.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from rich.table import Table
 from prism.aws.job_table import JobTable
 from prism.jobs import JobRecord
 from prism.records import SourceRecord, SourceStatus, VariantRecord, VariantStatus
-from prism_cli.processing_log import FailedFile, ProcessingLog, SkippedFile, VariantEntry
+from prism_cli.processing_log import (
+    FailedFile,
+    PartialFile,
+    ProcessingLog,
+    SkippedFile,
+    VariantEntry,
+)
 from prism_cli.progress_display import parse_time
 
 SourceKey = tuple[str, str]  # (bucket, key)
@@ -32,7 +39,15 @@ class JobRecords:
     def add(self, record: SourceRecord | VariantRecord) -> None:
         key = (record.bucket, record.key)
         if isinstance(record, SourceRecord):
-            self.sources[key] = record
+            # A past run (superseded, or never current) stands for its key only when the
+            # job has no current run of it; the latest past run wins.
+            known = self.sources.get(key)
+            if (
+                known is None
+                or not record.archived
+                or (known.archived and record.generation >= known.generation)
+            ):
+                self.sources[key] = record
         else:
             self.variants.setdefault(key, []).append(record)
 
@@ -67,28 +82,75 @@ def s3_url(bucket: str, key: str) -> str:
 # --- classification (shared with ``prism run``) ---------------------------------------------
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # successful | failed | skipped | pending
+    kind: str  # successful | partial | failed | skipped | pending
     detail: str = ""
+    done: tuple[str, ...] = ()  # partial: the variants written
+    not_done: tuple[tuple[str, str], ...] = ()  # partial: (variant, why) of the others
 
 
 def describe_failure(entry: VariantEntry) -> str:
+    """Why a variant was not written: a failure's reason and error, a skip's reason (the
+    reason says it all: ``cancelled``, ``superseded``, ``unsupported_format``)."""
+    if entry.status == VariantStatus.SKIPPED:
+        return entry.reason or "skipped"
     reason = entry.reason or "failed"
     return f"{reason}: {entry.error}" if entry.error else reason
 
 
-def source_outcome(source: SourceRecord, entries: list[VariantEntry]) -> Outcome:
-    """What happened to a registered source, judged by its record and its variants."""
-    failures = [entry for entry in entries if entry.status == VariantStatus.FAILED]
-    if failures or source.status == SourceStatus.COMPLETE_WITH_FAILURES:
-        details = sorted({describe_failure(entry) for entry in failures})
-        return Outcome("failed", "; ".join(details) or source.reason or "failed")
-    if source.status == SourceStatus.PROCESSING and not source.finished:
+def source_outcome(
+    source: SourceRecord,
+    entries: list[VariantEntry],
+    *,
+    unrecorded: Iterable[str] = (),
+    unrecorded_reason: str = "not_finished",
+) -> Outcome:
+    """What happened to a registered source, judged by its record and its variants.
+
+    ``unrecorded`` names variants the source should have but that have no entry (a run
+    that stopped before they were done): they count as failed, for ``unrecorded_reason``.
+    Without them, a source still processing is pending.
+    """
+    missing = sorted(set(unrecorded) - {entry.variant for entry in entries})
+    if source.status == SourceStatus.PROCESSING and not source.finished and not missing:
         return Outcome("pending")
-    done = any(entry.status == VariantStatus.DONE for entry in entries)
-    if source.status == SourceStatus.SKIPPED or (entries and not done):
-        reasons = sorted({entry.reason or "skipped" for entry in entries})
-        return Outcome("skipped", "; ".join(reasons) or source.reason or "skipped")
-    return Outcome("successful")
+    if not entries and not missing:
+        return _outcome_by_counts(source)
+    done = [entry.variant for entry in entries if entry.status == VariantStatus.DONE]
+    failed = [
+        (entry.variant, describe_failure(entry))
+        for entry in entries
+        if entry.status == VariantStatus.FAILED
+    ] + [(name, unrecorded_reason) for name in missing]
+    skipped = [
+        (entry.variant, describe_failure(entry))
+        for entry in entries
+        if entry.status == VariantStatus.SKIPPED
+    ]
+    not_done = sorted(failed + skipped)
+    reasons = "; ".join(sorted({why for _, why in not_done}))
+    if done and not_done:
+        return Outcome("partial", reasons, done=tuple(done), not_done=tuple(not_done))
+    if done:
+        return Outcome("successful")
+    if failed or source.status == SourceStatus.COMPLETE_WITH_FAILURES:
+        return Outcome("failed", reasons or source.reason or "failed")
+    return Outcome("skipped", reasons or source.reason or "skipped")
+
+
+def _outcome_by_counts(source: SourceRecord) -> Outcome:
+    """A source without variant entries: rejected before fan-out, or a past run whose
+    variant items now belong to a later run."""
+    not_done = source.failed + source.skipped
+    why = source.reason or ("failed" if source.failed else "skipped")
+    if source.done and not_done:
+        return Outcome("partial", f"{not_done} of {source.expected} variants: {why}")
+    if source.status == SourceStatus.SKIPPED:
+        return Outcome("skipped", why)
+    if source.failed or source.status == SourceStatus.COMPLETE_WITH_FAILURES:
+        return Outcome("failed", why)
+    if source.skipped and not source.done:
+        return Outcome("skipped", why)
+    return Outcome("successful")  # every variant written, or none was expected
 
 
 def variant_entry(path: str, record: VariantRecord, output: str | None) -> VariantEntry:
@@ -109,6 +171,15 @@ def variant_entry(path: str, record: VariantRecord, output: str | None) -> Varia
 def add_outcome(log: ProcessingLog, path: str, outcome: Outcome) -> None:
     if outcome.kind == "successful":
         log.successful.append(path)
+    elif outcome.kind == "partial":
+        log.partial.append(
+            PartialFile(
+                path=path,
+                detail=outcome.detail,
+                done=list(outcome.done),
+                not_done=dict(outcome.not_done),
+            )
+        )
     elif outcome.kind == "failed":
         log.failed.append(FailedFile(path=path, error=outcome.detail))
     elif outcome.kind == "skipped":
@@ -148,30 +219,39 @@ def build_job_log(
         ]
         outcome = source_outcome(source, entries)
         if failed_only:
-            if outcome.kind != "failed":
-                continue
             entries = [entry for entry in entries if entry.status == VariantStatus.FAILED]
+            if outcome.kind != "failed" and not (outcome.kind == "partial" and entries):
+                continue
         add_outcome(log, path, outcome)
         log.variants.extend(entries)
     return log
 
 
 # --- printing -----------------------------------------------------------------------------------
+def summary_line(log: ProcessingLog) -> str:
+    """The log's counts, each with its unit: sources (files) and variants."""
+    summary = log.summary
+    return (
+        f"sources: {summary.successful} successful, {summary.partial} partial, "
+        f"{summary.failed} failed, {summary.skipped} skipped"
+        + (f", {len(log.pending)} pending" if log.pending else "")
+        + f"; variants: {summary.variants_done} done, {summary.variants_failed} failed, "
+        f"{summary.variants_skipped} skipped"
+    )
+
+
 def print_log(console: Console, log: ProcessingLog, *, failed_only: bool = False) -> None:
     summary = log.summary
     title = f"Job {log.job}" if log.job else "Processing log"
     if log.interrupted:
         title += " (cancelled)" if log.job else " (interrupted)"
     if failed_only:
-        line = f"{summary.failed} failed sources, {summary.variants_failed} failed variants"
-    else:
         line = (
-            f"{summary.successful} successful, {summary.failed} failed, "
-            f"{summary.skipped} skipped"
-            + (f", {len(log.pending)} pending" if log.pending else "")
-            + f"; variants {summary.variants_done} done, {summary.variants_failed} failed, "
-            f"{summary.variants_skipped} skipped"
+            f"sources: {summary.failed} failed, {summary.partial} partial; "
+            f"variants: {summary.variants_failed} failed"
         )
+    else:
+        line = summary_line(log)
     console.print(f"[bold]{escape(title)}[/]: {line}", highlight=False, soft_wrap=True)
     rows = _rows(log, failed_only=failed_only)
     if not rows:
@@ -180,14 +260,23 @@ def print_log(console: Console, log: ProcessingLog, *, failed_only: bool = False
     table.add_column("outcome")
     table.add_column("source", overflow="fold")
     table.add_column("detail", overflow="fold")
+    styles = {"failed": "red", "partial": "magenta", "skipped": "dim", "pending": "yellow"}
     for outcome, path, detail in rows:
-        style = {"failed": "red", "skipped": "dim", "pending": "yellow"}.get(outcome, "green")
+        style = styles.get(outcome, "green")
         table.add_row(f"[{style}]{outcome}[/]", escape(path), escape(detail))
     console.print(table)
 
 
+def partial_detail(partial: PartialFile) -> str:
+    """A partial source's detail: ``written: a, b; c: reason``."""
+    parts = [f"written: {', '.join(partial.done)}"] if partial.done else []
+    parts += [f"{name}: {why}" for name, why in partial.not_done.items()]
+    return "; ".join(parts) or partial.detail
+
+
 def _rows(log: ProcessingLog, *, failed_only: bool) -> list[tuple[str, str, str]]:
-    rows = [("failed", failure.path, failure.error) for failure in log.failed]
+    rows = [("partial", partial.path, partial_detail(partial)) for partial in log.partial]
+    rows += [("failed", failure.path, failure.error) for failure in log.failed]
     if failed_only:
         return rows
     done: dict[str, list[str]] = {}

@@ -26,8 +26,8 @@ from prism_cli.aws_env import DUMMY_CREDENTIALS as DUMMY_CREDENTIALS
 from prism_cli.aws_env import applied_environment as applied_environment
 from prism_cli.aws_env import unsafe_environment_names as unsafe_environment_names
 from prism_cli.moto_dynamodb import serialise_dynamodb
-from prism_cli.moto_sqs import serialise_sqs
 from prism_cli.moto_s3 import emulate_s3_ordering
+from prism_cli.moto_sqs import serialise_sqs
 from prism_cli.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,

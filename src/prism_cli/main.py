@@ -3,6 +3,7 @@
 - ``prism run`` / ``prism demo``: process folders on a local stack of their own;
 - ``prism stack up``: a long-running local stack the job commands use;
 - ``prism submit|status|cancel|log|backfill``: jobs on the local or a deployed stack;
+- ``prism redrive``: dead-letter messages back to their queues;
 - ``prism config show|set``: the stack's pipeline config.
 
 Exit status (see docs/cli.md): 0 done / job complete, 1 some files or variants failed, 2
@@ -35,6 +36,7 @@ from prism import __version__
 from prism_cli import job_commands
 from prism_cli.errors import TemplateError, UserError
 from prism_cli.exit_codes import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from prism_cli.redrive import QUEUE_CHOICES
 from prism_cli.stack_target import DEFAULT_LOCAL_PORT as DEFAULT_PORT
 
 if TYPE_CHECKING:
@@ -273,6 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_follow(backfill, no_follow=True)
     _add_target(backfill)
 
+    redrive = commands.add_parser(
+        "redrive",
+        help="move dead-letter messages back to their queues",
+        description="Move the messages of the dead-letter queue(s) back to their source "
+        "queue(s), so that they are processed again once the cause of their failures is "
+        "fixed. Each queue's DLQ is the one its RedrivePolicy names. Reports how many "
+        "messages were moved per queue.",
+    )
+    redrive.add_argument(
+        "--queue",
+        choices=QUEUE_CHOICES,
+        default="all",
+        help="which queue's dead letters (default: all)",
+    )
+    _add_target(redrive)
+
     config = commands.add_parser(
         "config",
         help="the stack's pipeline config",
@@ -354,6 +372,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "cancel": job_commands.cancel,
     "log": job_commands.log,
     "backfill": job_commands.backfill,
+    "redrive": job_commands.redrive,
 }
 
 

@@ -27,6 +27,16 @@ class SkippedFile(_Model):
     reason: str
 
 
+class PartialFile(_Model):
+    """A file with some variants written and some not (failed, skipped or never finished)."""
+
+    path: str
+    detail: str  # the reasons of the variants not written, in one line
+    done: list[str] = Field(default_factory=list)  # the variants written
+    # Each variant not written, with why: "reason" or "reason: error".
+    not_done: dict[str, str] = Field(default_factory=dict)
+
+
 class VariantEntry(_Model):
     path: str  # the input file
     variant: str
@@ -41,10 +51,13 @@ class VariantEntry(_Model):
 
 
 class Summary(_Model):
+    # Files (sources): each is in exactly one of successful, partial, failed and skipped.
     files: int
     successful: int
+    partial: int
     failed: int
     skipped: int
+    # Variants: one entry per variant of a file.
     variants_done: int
     variants_failed: int
     variants_skipped: int
@@ -67,7 +80,11 @@ class ProcessingLog(BaseModel):
     config: str = "built-in default"
     # Handler logs (Powertools JSON, EMF metrics) of the run, relative to the output folder.
     function_log: str | None = None
+    # Every variant written.
     successful: list[str] = Field(default_factory=list)
+    # Some variants written, some not.
+    partial: list[PartialFile] = Field(default_factory=list)
+    # No variant written, at least one failed (or the file itself failed).
     failed: list[FailedFile] = Field(default_factory=list)
     skipped: list[SkippedFile] = Field(default_factory=list)
     variants: list[VariantEntry] = Field(default_factory=list)
@@ -79,8 +96,9 @@ class ProcessingLog(BaseModel):
     def summary(self) -> Summary:
         statuses = [entry.status for entry in self.variants]
         return Summary(
-            files=len(self.successful) + len(self.failed) + len(self.skipped),
+            files=len(self.successful) + len(self.partial) + len(self.failed) + len(self.skipped),
             successful=len(self.successful),
+            partial=len(self.partial),
             failed=len(self.failed),
             skipped=len(self.skipped),
             variants_done=statuses.count("done"),

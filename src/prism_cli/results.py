@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from pydantic import ValidationError
@@ -96,7 +97,10 @@ class DeadLetters:
             return
         try:
             event = SQSRecord({"body": body}).decoded_nested_s3_event
-            keys = [record.s3.get_object.key for record in event.records]
+            # S3 events carry keys URL-encoded ("a+b.jpg" for "a b.jpg"). Powertools'
+            # ``object_key`` decodes only the first record's, so each is decoded here,
+            # once, as the fan-out does.
+            keys = [unquote_plus(record.s3.get_object.key) for record in event.records]
         except (ValueError, KeyError, TypeError):
             keys = []
         if keys:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import posixpath
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,25 +34,17 @@ from rich.markup import escape
 
 from prism.aws.clients import open_clients
 from prism.aws.job_table import JobTable
-from prism.config import ConfigError, parse_config
+from prism.config import ConfigError, PipelineConfig, default_config, parse_config
 from prism.jobs import JobKind
-from prism.records import SourceRecord, VariantRecord, VariantStatus
 from prism.settings import Settings
+from prism_cli.config_files import read_config_file
 from prism_cli.errors import UserError
 from prism_cli.exit_codes import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from prism_cli.inputs import InputFile, check_folders, scan_folders
 from prism_cli.interrupts import Interrupts, interactive
 from prism_cli.job_feed import UploadFeeder, UploadItem
 from prism_cli.job_ids import new_job, new_job_id
-from prism_cli.job_log import (
-    JobRecords,
-    Outcome,
-    add_outcome,
-    describe_failure,
-    read_job_records,
-    source_outcome,
-    variant_entry,
-)
+from prism_cli.job_log import JobRecords, partial_detail, read_job_records
 from prism_cli.job_monitor import FollowPolicy, JobMonitor
 from prism_cli.lambda_emulator import (
     SqsEventSourceEmulator,
@@ -62,10 +52,14 @@ from prism_cli.lambda_emulator import (
     forget_warm_state,
     pipeline_idle,
 )
-from prism_cli.local_stack import LocalStack
-from prism_cli.processing_log import ProcessingLog, VariantEntry
-from prism_cli.results import DeadLetters, read_dead_letters
-from prism_cli.template import StackTemplate
+from prism_cli.local_stack import LocalStack, local_environment
+from prism_cli.out_folder import prepare_output_folder
+from prism_cli.output_keys import check_output_keys
+from prism_cli.processing_log import ProcessingLog
+from prism_cli.results import read_dead_letters
+from prism_cli.run_log import RunPlace, fill_run_log
+from prism_cli.template import StackTemplate, load_template
+from prism_cli.watermark_logos import Logo, find_logos
 
 __all__ = ["EXIT_FAILURES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "RunOptions", "run"]
 
@@ -75,7 +69,6 @@ FUNCTION_LOG_NAME = "functions.log"
 # Idle (queues empty, nothing in flight) this many polls in a row ends the run.
 _IDLE_POLLS = 3
 _FANOUT_INSTANCES = 2
-_IO_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -117,11 +110,7 @@ def read_config(options: RunOptions) -> tuple[str | None, str]:
     if options.config_text is not None:
         text, label = options.config_text, options.config_label or "given config"
     elif options.config_path is not None:
-        try:
-            text = options.config_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"cannot read config {options.config_path}: {exc.strerror}") from None
-        label = str(options.config_path)
+        text, label = read_config_file(options.config_path), str(options.config_path)
     else:
         return None, "built-in default"
     try:
@@ -210,6 +199,7 @@ def run(
     stop = stop or threading.Event()
     folders = check_folders(options.inputs, options.out)
     config_text, config_label = read_config(options)
+    config = default_config() if config_text is None else parse_config(config_text, config_label)
     template_path = find_template(options.template)
     scan = scan_folders(folders)
     if not scan.files:
@@ -218,9 +208,14 @@ def run(
         raise UserError(f"no supported images in {', '.join(map(str, folders))}")
     if options.workers < 1:
         raise UserError("--workers must be at least 1")
-
+    # Everything that can be checked is checked before the stack starts and uploads begin.
+    upload_prefix = _upload_prefix(template_path)
+    check_output_keys(scan.files, config, upload_prefix)
+    config_path = options.config_path if options.config_text is None else None
+    logos = find_logos(config, config_path, upload_prefix)
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out)
+
     log = ProcessingLog(
         inputs=[str(folder) for folder in folders],
         output=str(out),
@@ -238,14 +233,23 @@ def run(
         forget_warm_state()  # a new stack: the functions start cold
         if config_text is not None:
             stack.put_pipeline_config(config_text)
-        interrupted = _Run(stack, scan.files, out, options.workers, console, stop).execute(log)
+        local_run = _Run(stack, scan.files, out, config, options.workers, console, stop)
+        local_run.upload_logos(logos)
+        interrupted = local_run.execute(log)
     log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
     log_path = out / LOG_NAME
     log.save(log_path)
-    code = EXIT_FAILURES if log.failed else EXIT_OK
+    failures = log.failed or log.partial or log.summary.variants_failed
+    code = EXIT_FAILURES if failures else EXIT_OK
     return RunResult(
         log=log, log_path=log_path, exit_code=EXIT_INTERRUPTED if interrupted else code
     )
+
+
+def _upload_prefix(template_path: Path) -> str:
+    """The prefix the run's files are uploaded under, as the template sets it."""
+    template = load_template(template_path)
+    return Settings.from_env(local_environment(template, endpoint="")).upload_prefix
 
 
 @dataclass
@@ -265,11 +269,13 @@ class _Run:
         stack: LocalStack,
         files: list[InputFile],
         out: Path,
+        config: PipelineConfig,
         workers: int,
         console: Console,
         stop: threading.Event,
     ) -> None:
         self.stack = stack
+        self.config = config
         self.template: StackTemplate = stack.template
         self.settings = Settings.from_env(stack.environment)
         self.files = files
@@ -292,6 +298,18 @@ class _Run:
             self.template, self.clients.sqs, instances=instances
         )
         self._idle_polls = 0
+
+    def upload_logos(self, logos: list[Logo]) -> None:
+        """Put the config's watermark logos where the workers look for them (outside the
+        upload prefix, so they are not processed)."""
+        for logo in logos:
+            try:
+                data = logo.path.read_bytes()
+            except OSError as exc:
+                raise UserError(
+                    f"cannot read watermark image {logo.path}: {exc.strerror or exc}"
+                ) from None
+            self.clients.s3.put_object(Bucket=self.settings.input_bucket, Key=logo.key, Body=data)
 
     def execute(self, log: ProcessingLog) -> bool:
         """Run the job and fill ``log``; whether the run was interrupted."""
@@ -358,67 +376,13 @@ class _Run:
         dead = read_dead_letters(
             self.clients.sqs, [queue.url for queue in self.template.dead_letter_queues()]
         )
-        bucket = self.settings.input_bucket
-        downloads: list[tuple[str, Path]] = []
-        for key, file in self.keys.items():
-            record = records.sources.get((bucket, key))
-            variants = records.variants_of((bucket, key)) if record else []
-            entries = [self._entry(file, variant, downloads) for variant in variants]
-            recorded = {variant.variant for variant in variants}
-            for name in sorted(dead.variants.get(key, set()) - recorded):
-                entries.append(
-                    VariantEntry(
-                        path=file.display, variant=name, status="failed", reason="retries_exhausted"
-                    )
-                )
-            log.variants.extend(entries)
-            add_outcome(log, file.display, self._outcome(key, record, entries, dead, interrupted))
-        self._download(downloads)
-
-    def _entry(
-        self, file: InputFile, variant: VariantRecord, downloads: list[tuple[str, Path]]
-    ) -> VariantEntry:
-        output: str | None = None
-        if variant.status == VariantStatus.DONE and variant.output_key:
-            destination = file.output_dir(self.out) / posixpath.basename(variant.output_key)
-            downloads.append((variant.output_key, destination))
-            output = destination.relative_to(self.out).as_posix()
-        return variant_entry(file.display, variant, output)
-
-    @staticmethod
-    def _outcome(
-        key: str,
-        record: SourceRecord | None,
-        entries: list[VariantEntry],
-        dead: DeadLetters,
-        interrupted: bool,
-    ) -> Outcome:
-        if record is None:
-            if key in dead.uploads:
-                return Outcome("failed", "retries_exhausted")
-            return Outcome("failed", "interrupted" if interrupted else "not_processed")
-        outcome = source_outcome(record, entries)
-        if outcome.kind == "pending":
-            failures = [entry for entry in entries if entry.status == VariantStatus.FAILED]
-            details = sorted({describe_failure(entry) for entry in failures})
-            return Outcome(
-                "failed",
-                "; ".join(details) or ("interrupted" if interrupted else "not_finished"),
-            )
-        return outcome
-
-    def _download(self, downloads: list[tuple[str, Path]]) -> None:
-        s3 = self.clients.s3
-        bucket = self.settings.output_bucket
-
-        def download(item: tuple[str, Path]) -> None:
-            key, destination = item
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-        with ThreadPoolExecutor(_IO_THREADS) as pool:
-            for _ in pool.map(download, downloads):
-                pass
+        place = RunPlace(
+            input_bucket=self.settings.input_bucket,
+            output_bucket=self.settings.output_bucket,
+            out=self.out,
+            config=self.config,
+        )
+        fill_run_log(log, self.keys, records, dead, place, self.clients.s3, interrupted=interrupted)
 
 
 # --- output ------------------------------------------------------------------------------
@@ -429,17 +393,22 @@ def print_summary(console: Console, result: RunResult, started: float) -> None:
     def say(text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
 
+    # The same counts as the log's summary, each named with its unit.
     say(
         f"Prism run {status} in {time.monotonic() - started:.1f} s: "
-        f"{summary.successful} processed, {summary.failed} failed, {summary.skipped} skipped; "
-        f"{summary.variants_done} variants written to {escape(log.output)}"
+        f"files: {summary.successful} successful, {summary.partial} partial, "
+        f"{summary.failed} failed, {summary.skipped} skipped; "
+        f"variants: {summary.variants_done} written to {escape(log.output)}, "
+        f"{summary.variants_failed} failed, {summary.variants_skipped} skipped"
     )
     shown = 10
-    for failure in log.failed[:shown]:
-        say(f"  [red]failed[/]  {escape(failure.path)}: {escape(failure.error)}")
-    for skipped in log.skipped[:shown]:
-        say(f"  [dim]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
-    hidden = max(len(log.failed) - shown, 0) + max(len(log.skipped) - shown, 0)
-    if hidden:
-        say(f"  ... {hidden} more in the log")
+    lines = [
+        *(("[magenta]partial[/]", p.path, partial_detail(p)) for p in log.partial),
+        *(("[red]failed[/] ", f.path, f.error) for f in log.failed),
+        *(("[dim]skipped[/]", s.path, s.reason) for s in log.skipped),
+    ]
+    for label, path, detail in lines[:shown]:
+        say(f"  {label} {escape(path)}: {escape(detail)}")
+    if len(lines) > shown:
+        say(f"  ... {len(lines) - shown} more in the log")
     say(f"Log: {escape(str(result.log_path))}")

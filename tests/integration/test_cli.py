@@ -121,6 +121,62 @@ def test_output_inside_the_input_is_refused(tmp_path: Path) -> None:
     assert_user_error(result, "must not be inside")
 
 
+def test_out_that_cannot_be_a_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    image(tmp_path / "in" / "a.jpg")
+    taken = tmp_path / "taken.txt"
+    taken.write_text("not a folder")
+
+    assert_user_error(prism("run", tmp_path / "in", "--out", taken), "is a file, not a folder")
+    assert_user_error(prism("run", tmp_path / "in", "--out", taken / "out"), "taken.txt is a file")
+    assert_user_error(prism("run", tmp_path / "in", "--out", "/proc/prism"), "cannot write")
+    assert taken.read_text() == "not a folder"
+
+
+def test_config_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    image(tmp_path / "in" / "a.jpg")
+    config = tmp_path / "utf16.yaml"
+    config.write_text("variants:\n  - {name: tiny}\n", encoding="utf-16")
+
+    result = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
+
+    assert_user_error(result, "utf16.yaml", "not UTF-8")
+    assert not (tmp_path / "out").exists()  # refused before anything was made
+
+
+def test_clashing_output_keys_are_refused_before_any_upload(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    image(photos / "cat.jpg")
+    image(photos / "cat.png", fmt="PNG")
+    image(photos / "dog.jpg")
+
+    result = prism("run", photos, "--out", tmp_path / "out")
+
+    assert_user_error(
+        result,
+        f"{photos / 'cat.jpg'}, {photos / 'cat.png'} -> photos/cat_",
+        'output_key: "{dir}/{name}_{variant}.{ext}"',
+        "rename the files",
+    )
+    assert "dog.jpg" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_watermark_logos_a_local_run_cannot_use_are_one_line_errors(tmp_path: Path) -> None:
+    image(tmp_path / "in" / "a.jpg")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        "variants:\n  - {name: tiny}\n  - {name: marked, watermark: {image: assets/logo.png}}\n"
+    )
+    missing = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
+    assert_user_error(
+        missing, "watermark image assets/logo.png not found", str(tmp_path / "assets/logo.png")
+    )
+
+    config.write_text("watermark: {image: s3://brand/logo.png}\nvariants:\n  - {name: tiny}\n")
+    remote = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
+    assert_user_error(remote, "s3://brand/logo.png", "a local run can only use a local file")
+
+
 # --- pieces ----------------------------------------------------------------------------------
 def test_processing_log_round_trip(tmp_path: Path) -> None:
     log = ProcessingLog(
@@ -154,6 +210,7 @@ def test_processing_log_round_trip(tmp_path: Path) -> None:
     assert document["summary"] == {
         "files": 3,
         "successful": 1,
+        "partial": 0,
         "failed": 1,
         "skipped": 1,
         "variants_done": 1,
@@ -255,6 +312,64 @@ def test_run_with_a_config_file(tmp_path: Path) -> None:
     with Image.open(out / "in" / "wide_tiny.png") as rendered:
         assert rendered.size == (100, 50)
     assert read_log(out)["config"] == str(config)
+
+
+LAYOUT_CONFIG = """
+output_prefix: variants
+output_key: "{variant}/{dir}/{stem}_{variant}.{ext}"
+variants:
+  - name: thumbnail
+    transforms: [{op: thumbnail, width: 64, height: 64}]
+  - name: web
+    transforms: [{op: thumbnail, width: 100, height: 100}]
+    format: WEBP
+    watermark: {image: assets/logo.png, scale: 0.3, opacity: 1}
+"""
+
+
+@needs_handlers
+def test_run_logs_partial_files_user_paths_logos_and_download_failures(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    image(photos / "cat.jpg", (320, 240))
+    (photos / "zeros").mkdir()
+    (photos / "zeros" / "a.jpg").write_bytes(b"")
+    # 250 bytes: "<stem>_web.webp" just fits a file name (255 bytes), "<stem>_thumbnail.jpg" not.
+    long_name = "x" * 246 + ".jpg"
+    image(photos / long_name)
+    config = tmp_path / "config" / "pipeline.yaml"
+    image(config.parent / "assets" / "logo.png", (40, 20), "PNG")
+    config.write_text(LAYOUT_CONFIG)
+    out = tmp_path / "out"
+
+    result = prism("run", photos, "--out", out, "--config", config, "--workers", "2")
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    log = read_log(out)  # written although an output could not be
+    assert log["successful"] == [str(photos / "cat.jpg")]
+    # Each output below --out as its key says, without the output prefix.
+    cat = {v["variant"]: v for v in log["variants"] if v["path"] == str(photos / "cat.jpg")}
+    assert cat["web"]["status"] == "done"  # the logo was found and uploaded
+    assert cat["thumbnail"]["output"] == "thumbnail/photos/cat_thumbnail.jpg"
+    assert cat["web"]["output"] == "web/photos/cat_web.webp"
+    for entry in cat.values():
+        assert (out / entry["output"]).stat().st_size == entry["bytes"]
+    # Some variants written, some not: partial, with the reason of each one missing.
+    [partial] = log["partial"]
+    assert partial["path"] == str(photos / long_name)
+    assert partial["done"] == ["web"]
+    assert partial["not_done"]["thumbnail"].startswith("download_failed: File name too long")
+    # Files are named as given, never by the local stack's bucket.
+    [failed] = log["failed"]
+    assert failed == {
+        "path": str(photos / "zeros" / "a.jpg"),
+        "error": f"empty_file: {photos / 'zeros' / 'a.jpg'} is empty",
+    }
+    assert "prism-local" not in (out / "processing_log.json").read_text()
+    summary = log["summary"]
+    assert (summary["successful"], summary["partial"], summary["failed"]) == (1, 1, 1)
+    assert "files: 1 successful, 1 partial, 1 failed, 0 skipped;" in result.stdout
+    assert f"variants: {summary['variants_done']} written" in result.stdout
 
 
 @needs_handlers

@@ -236,6 +236,7 @@ def test_log_export_and_import_round_trip(
     assert document["summary"] == {
         "files": 2,
         "successful": 1,
+        "partial": 0,
         "failed": 1,
         "skipped": 0,
         "variants_done": 2,
@@ -254,7 +255,8 @@ def test_log_export_and_import_round_trip(
     capsys.readouterr()
     assert main(["log", "--load", str(exported)]) == 0
     shown = cli_out(capsys)
-    assert "1 successful, 1 failed, 0 skipped" in shown and "broken.jpg" in shown
+    assert "sources: 1 successful, 0 partial, 1 failed, 0 skipped" in shown
+    assert "variants: 2 done, 2 failed, 0 skipped" in shown and "broken.jpg" in shown
 
     assert main(["log", "mixed", "--failed-only", "--json", "-"]) == 0
     only_failed = json.loads(cli_out(capsys))
@@ -296,8 +298,14 @@ def test_cancel_half_way(
     assert main(["log", "big", "--json", str(log_file)]) == 0
     log = ProcessingLog.load(log_file)
     assert log.interrupted  # a cancelled job's log says so
-    assert len(log.successful) + len(log.failed) + len(log.skipped) == sources
+    assert len(log.successful) + len(log.partial) + len(log.failed) + len(log.skipped) == sources
     assert log.skipped and {entry.reason for entry in log.skipped} == {"cancelled"}
+    # A source cut off half way is partial, never successful.
+    for partial in log.partial:
+        assert partial.done and set(partial.not_done.values()) == {"cancelled"}
+    assert all(
+        entry.status == "done" for entry in log.variants if entry.path in set(log.successful)
+    )
     assert log.summary.variants_done == counters.variants_done
     assert {v.reason for v in log.variants if v.status == "skipped"} <= {"cancelled"}
 
@@ -387,6 +395,22 @@ def test_backfill_dry_run_creates_nothing(
     assert not [m for m in messages if "prism.backfill" in m["Body"]]  # S3's test event only
     assert main(["backfill", "library/"]) == 2
     one_line_error(capsys.readouterr().err, "s3://BUCKET/PREFIX")
+
+
+def test_backfill_refuses_the_output_bucket(
+    local_stack: LocalStack, connected: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = local_stack.bucket_name("OutputBucket")
+    local_stack.clients.s3.put_object(Bucket=output, Key="photos/a_thumbnail.jpg", Body=b"x")
+    input_bucket = local_stack.bucket_name("InputBucket")
+
+    for command in (
+        ["backfill", f"s3://{output}/", "--dry-run"],
+        ["backfill", f"s3://{input_bucket}/library/", f"s3://{output}/photos/", "--job", "v"],
+    ):
+        assert main(command) == 2
+        one_line_error(capsys.readouterr().err, f"s3://{output}/", "output bucket")
+    assert job_record(local_stack, "v") is None  # refused before the job was made
 
 
 # --- which stack ----------------------------------------------------------------------------------
@@ -555,6 +579,65 @@ def test_pipeline_config_show_and_set(
     new.write_text("variants: []\n")
     assert main(["config", "set", str(new)]) == 2
     one_line_error(capsys.readouterr().err)
+    new.write_text(TWO_VARIANTS, encoding="utf-16")
+    assert main(["config", "set", str(new)]) == 2
+    one_line_error(capsys.readouterr().err, "pipeline.yaml", "not UTF-8")
+
+
+# --- redrive --------------------------------------------------------------------------------------
+def queue_messages(stack: LocalStack, url: str) -> list[dict[str, Any]]:
+    """Every message now in the queue (received, so hidden for a while)."""
+    found: list[dict[str, Any]] = []
+    while batch := stack.clients.sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        found.extend(batch)
+    return found
+
+
+def queue_counts(stack: LocalStack, url: str) -> tuple[int, int]:
+    """(visible, in flight) messages: a DLQ that is empty holds neither."""
+    attributes = stack.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
+def test_redrive_moves_dead_letters_back_to_their_queues(
+    local_stack: LocalStack, connected: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs, outputs = local_stack.clients.sqs, local_stack.template.outputs
+    uploads_dlq = local_stack.queue_url("UploadsDeadLetterQueue")
+    variants_dlq = local_stack.queue_url("VariantsDeadLetterQueue")
+    # S3's test event waits in the uploads queue from the start: not ours to move.
+    before = {m["Body"] for m in queue_messages(local_stack, outputs["UploadsQueueUrl"])}
+    attribute = {"trace": {"DataType": "String", "StringValue": "t-1"}}
+    for index in range(23):
+        sqs.send_message(
+            QueueUrl=variants_dlq, MessageBody=f"variant-{index}", MessageAttributes=attribute
+        )
+    for index in range(3):
+        sqs.send_message(QueueUrl=uploads_dlq, MessageBody=f"upload-{index}")
+
+    assert main(["redrive", "--queue", "variants"]) == 0
+    out = cli_out(capsys)
+    assert "variants: 23 messages moved" in out and "uploads" not in out
+    assert queue_counts(local_stack, variants_dlq) == (0, 0)
+    moved = queue_messages(local_stack, outputs["VariantsQueueUrl"])
+    # None lost, none twice, attributes kept.
+    assert sorted(m["Body"] for m in moved) == sorted(f"variant-{i}" for i in range(23))
+    assert all(m["MessageAttributes"] == attribute for m in moved)
+    assert queue_counts(local_stack, uploads_dlq) == (3, 0)  # not asked for
+
+    assert main(["redrive"]) == 0
+    out = cli_out(capsys)
+    assert "uploads: 3 messages moved" in out and "variants: nothing to move" in out
+    back = {m["Body"] for m in queue_messages(local_stack, outputs["UploadsQueueUrl"])} - before
+    assert back == {"upload-0", "upload-1", "upload-2"}
+    assert queue_counts(local_stack, uploads_dlq) == (0, 0)
 
 
 # --- Ctrl+C while following -------------------------------------------------------------------
@@ -699,10 +782,10 @@ def test_source_outcomes_in_a_job_log() -> None:
     log = build_job_log(job, records, "out")
 
     assert log.successful == ["s3://in/ok.jpg"]
-    assert [(f.path, f.error) for f in log.failed] == [
-        ("s3://in/bad.jpg", "encode_failed: boom"),
-        ("s3://in/gone.jpg", "source_missing"),
+    assert [(p.path, p.done, p.not_done) for p in log.partial] == [
+        ("s3://in/bad.jpg", ["b"], {"a": "encode_failed: boom"})
     ]
+    assert [(f.path, f.error) for f in log.failed] == [("s3://in/gone.jpg", "source_missing")]
     assert [(s.path, s.reason) for s in log.skipped] == [("s3://in/late.jpg", "cancelled")]
     assert log.pending == ["s3://in/busy.jpg"]
     assert {v.output for v in log.variants if v.status == "done"} == {
@@ -715,6 +798,7 @@ def test_source_outcomes_in_a_job_log() -> None:
     failed_only = build_job_log(job, records, "out", failed_only=True)
     assert failed_only.successful == [] and failed_only.pending == []
     assert [v.variant for v in failed_only.variants] == ["a"]
+    assert [p.path for p in failed_only.partial] == ["s3://in/bad.jpg"]
 
 
 def test_stack_precedence_and_names(tmp_path: Path) -> None:

@@ -1,0 +1,235 @@
+"""The processing log of ``prism run`` and ``prism log``: how sources are classified
+(successful, partial, failed, skipped), the summary's counts, dead letters, and paths."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from prism.jobs import JobRecord
+from prism.records import SourceRecord, VariantRecord
+from prism_cli.job_log import JobRecords, build_job_log, print_log, source_outcome
+from prism_cli.local_paths import LocalPaths
+from prism_cli.processing_log import (
+    FailedFile,
+    PartialFile,
+    ProcessingLog,
+    SkippedFile,
+    VariantEntry,
+)
+from prism_cli.results import DeadLetters
+from prism_cli.run_log import file_outcome
+from prism_cli.runner import RunResult, print_summary
+
+
+def source(key: str = "a.jpg", status: str = "complete", **fields: Any) -> SourceRecord:
+    return SourceRecord(bucket="in", key=key, job_id="j", run_id="r", status=status, **fields)
+
+
+def entry(variant: str, status: str, reason: str | None = None, error: str | None = None) -> Any:
+    return VariantEntry(path="a.jpg", variant=variant, status=status, reason=reason, error=error)
+
+
+# --- partial sources --------------------------------------------------------------------------
+def test_some_variants_written_is_partial_with_each_missing_variants_reason() -> None:
+    record = source(status="complete_with_failures", expected=3, done=1, failed=1, skipped=1)
+    entries = [
+        entry("large", "failed", "encode_failed", "boom"),
+        entry("thumbnail", "done"),
+        entry("web", "skipped", "cancelled"),
+    ]
+
+    outcome = source_outcome(record, entries)
+
+    assert outcome.kind == "partial"
+    assert outcome.done == ("thumbnail",)
+    assert dict(outcome.not_done) == {"large": "encode_failed: boom", "web": "cancelled"}
+
+
+def test_cancelled_after_one_variant_is_partial_not_successful() -> None:
+    record = source(expected=3, done=1, skipped=2)
+    entries = [entry("a", "done"), entry("b", "skipped", "cancelled"), entry("c", "skipped")]
+    assert source_outcome(record, entries).kind == "partial"
+
+
+def test_none_written_is_failed_or_skipped_and_all_written_is_successful() -> None:
+    failed = source(status="complete_with_failures", expected=2, failed=1, skipped=1)
+    assert (
+        source_outcome(failed, [entry("a", "failed", "corrupt"), entry("b", "skipped")]).kind
+        == "failed"
+    )
+    skipped = source(status="skipped", expected=2, skipped=2)
+    assert source_outcome(skipped, [entry("a", "skipped", "cancelled")] * 2).kind == "skipped"
+    whole = source(expected=2, done=2)
+    assert source_outcome(whole, [entry("a", "done"), entry("b", "done")]).kind == "successful"
+    # A source rejected before its variants were sent: judged by its record alone.
+    gone = source(status="complete_with_failures", expected=0, reason="source_missing")
+    assert source_outcome(gone, []).detail == "source_missing"
+
+
+def test_a_stopped_run_counts_unrecorded_variants_as_not_done() -> None:
+    record = source(status="processing", expected=3, done=1)
+    entries = [entry("a", "done")]
+    assert source_outcome(record, entries).kind == "pending"
+
+    outcome = source_outcome(
+        record, entries, unrecorded=["a", "b", "c"], unrecorded_reason="interrupted"
+    )
+
+    assert outcome.kind == "partial"
+    assert dict(outcome.not_done) == {"b": "interrupted", "c": "interrupted"}
+
+
+def test_job_log_lists_partial_sources_and_counts_them() -> None:
+    records = JobRecords()
+    for record in [
+        source("part.jpg", "complete_with_failures", expected=2, done=1, failed=1),
+        VariantRecord(bucket="in", key="part.jpg", variant="a", run_id="r", status="done"),
+        VariantRecord(
+            bucket="in", key="part.jpg", variant="b", run_id="r", status="failed", reason="corrupt"
+        ),
+        source("ok.jpg", expected=1, done=1),
+        VariantRecord(bucket="in", key="ok.jpg", variant="a", run_id="r", status="done"),
+    ]:
+        records.add(record)
+    job = JobRecord(job_id="j", status="complete_with_failures", kind="submit", created_at="x")
+
+    log = build_job_log(job, records, "out")
+
+    assert log.successful == ["s3://in/ok.jpg"]
+    assert [(p.path, p.done, p.not_done) for p in log.partial] == [
+        ("s3://in/part.jpg", ["a"], {"b": "corrupt"})
+    ]
+    assert log.failed == []
+    assert log.summary.partial == 1 and log.summary.files == 2
+    console = Console(record=True, width=200)
+    print_log(console, log)
+    shown = console.export_text()
+    assert "sources: 1 successful, 1 partial, 0 failed, 0 skipped" in shown
+    assert "variants: 2 done, 1 failed, 0 skipped" in shown
+    assert "written: a; b: corrupt" in shown
+    # --failed-only keeps a partial source for its failed variant.
+    failed_only = build_job_log(job, records, "out", failed_only=True)
+    assert [p.path for p in failed_only.partial] == ["s3://in/part.jpg"]
+    assert [v.variant for v in failed_only.variants] == ["b"]
+
+
+def test_a_past_run_does_not_replace_the_current_one() -> None:
+    records = JobRecords()
+    current = source("a.jpg", expected=1, done=1)
+    past = SourceRecord(
+        bucket="in",
+        key="a.jpg",
+        job_id="j",
+        run_id="old",
+        status="skipped",
+        expected=1,
+        skipped=1,
+        reason="superseded",
+        archived=True,
+    )
+    records.add(current)
+    records.add(past)
+    assert records.sources[("in", "a.jpg")] == current
+
+
+def test_log_round_trip_and_summary_with_partial(tmp_path: Path) -> None:
+    log = ProcessingLog(
+        successful=["p/a.jpg"],
+        partial=[PartialFile(path="p/b.jpg", detail="corrupt", done=["x"], not_done={"y": "c"})],
+        failed=[FailedFile(path="p/c.jpg", error="truncated")],
+        skipped=[SkippedFile(path="p/d.txt", reason="unsupported_format")],
+        variants=[entry("x", "done"), entry("y", "failed"), entry("z", "skipped")],
+    )
+    path = tmp_path / "log.json"
+    log.save(path)
+    assert ProcessingLog.load(path) == log
+    assert json.loads(path.read_text())["summary"] == {
+        "files": 4,
+        "successful": 1,
+        "partial": 1,
+        "failed": 1,
+        "skipped": 1,
+        "variants_done": 1,
+        "variants_failed": 1,
+        "variants_skipped": 1,
+    }
+
+
+def test_run_summary_names_units_and_matches_the_log(tmp_path: Path) -> None:
+    log = ProcessingLog(
+        output="out",
+        successful=["p/a.jpg"],
+        partial=[PartialFile(path="p/b.jpg", detail="cancelled", done=["x"])],
+        skipped=[SkippedFile(path="p/d.txt", reason="unsupported_format")],
+        variants=[entry("x", "done"), entry("x", "done"), entry("y", "skipped", "cancelled")],
+    )
+    console = Console(record=True, width=300)
+
+    print_summary(console, RunResult(log, tmp_path / "log.json", 0), time.monotonic())
+
+    first = console.export_text().splitlines()[0]
+    assert "files: 1 successful, 1 partial, 0 failed, 1 skipped;" in first
+    assert "variants: 2 written to out, 0 failed, 1 skipped" in first
+
+
+# --- dead letters -----------------------------------------------------------------------------
+def s3_event(key: str) -> str:
+    """An S3 notification as S3 (and moto) sends it: the key URL-encoded."""
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "bucket": {"name": "in", "arn": "arn:aws:s3:::in"},
+                        "object": {"key": key, "size": 3, "eTag": "e"},
+                    },
+                }
+            ]
+        }
+    )
+
+
+def test_dead_upload_keys_are_decoded_and_logged_as_retries_exhausted() -> None:
+    dead = DeadLetters()
+    dead.add_body(s3_event("uploads%2Fx%2Fa+b+c.jpg"))
+    dead.add_body(s3_event("uploads/x/100%25+sure.jpg"))
+    dead.add_body("not json")
+
+    assert dead.uploads == {"uploads/x/a b c.jpg", "uploads/x/100% sure.jpg"}
+    assert dead.unrecognised == 1
+    outcome = file_outcome("uploads/x/a b c.jpg", None, [], dead, False, ["a"])
+    assert (outcome.kind, outcome.detail) == ("failed", "retries_exhausted")
+
+
+# --- paths ------------------------------------------------------------------------------------
+def test_local_paths_name_files_as_the_user_gave_them() -> None:
+    paths = LocalPaths(
+        "prism-local-input-123",
+        {"uploads/zeros/a.jpg": "photos/zeros/a.jpg", "uploads/zeros/a.jpg.png": "photos/x.png"},
+    )
+
+    assert (
+        paths.rewrite("prism-local-input-123/uploads/zeros/a.jpg is empty", "uploads/zeros/a.jpg")
+        == "photos/zeros/a.jpg is empty"
+    )
+    assert (
+        paths.rewrite("output k belongs to s3://prism-local-input-123/uploads/zeros/a.jpg.png")
+        == "output k belongs to photos/x.png"
+    )
+    unknown = "s3://prism-local-input-123/elsewhere/logo.png is missing"
+    assert paths.rewrite(unknown) == unknown
+    assert paths.rewrite(None) is None
+
+
+@pytest.mark.parametrize("reason", ["interrupted", "not_processed"])
+def test_unregistered_file_is_failed_with_why(reason: str) -> None:
+    outcome = file_outcome("k", None, [], DeadLetters(), reason == "interrupted", ["a"])
+    assert (outcome.kind, outcome.detail) == ("failed", reason)
