@@ -172,6 +172,22 @@ def test_functions_disagreeing_on_a_variable_are_reported(tmp_path: Path) -> Non
 
 
 # --- the stack in moto -----------------------------------------------------------------------
+def parameter_default(raw_template: dict[str, Any], value: Any) -> Any:
+    """A literal, or the default of the template parameter a ``Ref`` names."""
+    if isinstance(value, dict) and "Ref" in value:
+        return raw_template["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+def test_the_functions_know_each_queues_max_receive_count(local_stack: LocalStack) -> None:
+    settings = Settings.from_env(local_stack.environment)
+    queues = local_stack.template.queues
+    assert queues["VariantsQueue"].redrive is not None
+    assert queues["UploadsQueue"].redrive is not None
+    assert settings.variants_max_receive_count == queues["VariantsQueue"].redrive.max_receive_count
+    assert settings.uploads_max_receive_count == queues["UploadsQueue"].redrive.max_receive_count
+
+
 def test_queues_have_the_template_attributes(
     local_stack: LocalStack, raw_template: dict[str, Any]
 ) -> None:
@@ -189,7 +205,9 @@ def test_queues_have_the_template_attributes(
             assert int(attributes["MessageRetentionPeriod"]) == props["MessageRetentionPeriod"]
         if "RedrivePolicy" in props:
             redrive = json.loads(attributes["RedrivePolicy"])
-            assert redrive["maxReceiveCount"] == props["RedrivePolicy"]["maxReceiveCount"]
+            assert redrive["maxReceiveCount"] == parameter_default(
+                raw_template, props["RedrivePolicy"]["maxReceiveCount"]
+            )
             dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
             dlq_arn = sqs.get_queue_attributes(
                 QueueUrl=local_stack.queue_url(dlq_id), AttributeNames=["QueueArn"]
