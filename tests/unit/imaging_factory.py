@@ -9,6 +9,8 @@ from typing import Any
 
 from PIL import Image, ImageCms
 
+from prism.output_formats import FORMATS
+
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
 BLUE = (0, 0, 255)
@@ -16,7 +18,7 @@ WHITE = (255, 255, 255)
 
 # Every mode the decoder may meet in an upload, and each output format.
 INPUT_MODES = ("RGB", "RGBA", "L", "LA", "P", "1", "I;16", "CMYK")
-OUTPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
+OUTPUT_FORMATS = tuple(FORMATS)
 
 
 def to_bytes(image: Image.Image, format: str, **params: Any) -> bytes:

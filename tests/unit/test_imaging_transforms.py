@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from imaging_factory import RED, WHITE, corners, noise
@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from prism.config import Transform
 from prism.imaging import apply_transforms, combined_needed_size, fit_size, needed_size
+from prism.imaging.transforms import _OPERATIONS
 
 _TRANSFORMS = TypeAdapter(list[Transform])
 
@@ -486,3 +487,8 @@ def test_cover_after_jpeg_draft_still_fills_the_box() -> None:
     assert source.height >= 300  # drafted (1/2: 2000x500), never below the box's height
     assert source.width < 4000
     assert apply_transforms(source, spec).size == (300, 300)
+
+
+def test_every_transform_model_has_an_operation() -> None:
+    union, _discriminator = get_args(Transform)
+    assert set(get_args(union)) == set(_OPERATIONS)

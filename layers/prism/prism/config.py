@@ -30,27 +30,9 @@ from prism.keys import (
     check_output_key_template,
     output_key,
 )
+from prism.output_formats import FORMATS, OutputFormat, canonical_name
 
-OutputFormat = Literal["JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF"]
 Position = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
-
-# File extension written for each output format.
-EXTENSIONS: dict[str, str] = {
-    "JPEG": "jpg",
-    "PNG": "png",
-    "WEBP": "webp",
-    "GIF": "gif",
-    "BMP": "bmp",
-    "AVIF": "avif",
-}
-CONTENT_TYPES: dict[str, str] = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "AVIF": "image/avif",
-}
 
 
 class ConfigError(ValueError):
@@ -314,10 +296,7 @@ class Variant(_Model):
     @field_validator("format", mode="before")
     @classmethod
     def _normalise_format(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            upper = value.strip().upper()
-            return {"JPG": "JPEG"}.get(upper, upper)
-        return value
+        return canonical_name(value) if isinstance(value, str) else value
 
     @field_validator("transforms", mode="before")
     @classmethod
@@ -329,11 +308,11 @@ class Variant(_Model):
 
     @property
     def extension(self) -> str:
-        return EXTENSIONS[self.format]
+        return FORMATS[self.format].extension
 
     @property
     def content_type(self) -> str:
-        return CONTENT_TYPES[self.format]
+        return FORMATS[self.format].content_type
 
 
 class Limits(_Model):

@@ -23,11 +23,12 @@ from prism.batch import BatchResults, OncePerBatch
 from prism.config import Limits, Variant, Watermark
 from prism.errors import PermanentError, Reason, TransientError
 from prism.imaging import (
+    PROBE_BYTES,
     Source,
-    check_limits,
+    admit_header,
+    check_size,
     decode,
     decode_source,
-    probe_header,
     render_variant,
     source_animation,
 )
@@ -39,9 +40,6 @@ from prism.records import VariantRecord, VariantStatus
 from prism.settings import Settings
 
 T = TypeVar("T")
-
-# Bytes fetched first to read a large source's header (dimensions, frame count).
-PROBE_BYTES = 64 * 1024
 
 # Pillow releases the GIL while it decodes, resamples and encodes, so a few threads use
 # every core of the Lambda. One pool per process bounds the CPU work of all invocations.
@@ -233,7 +231,7 @@ class Worker:
     async def _load_source(
         self, source: SourceRef, limits: Limits, variants: Sequence[Variant]
     ) -> Source:
-        _check_size(source.size, limits, source.id)
+        check_size(source.size, limits, source.id)
         data = None
         if source.size is None or source.size > PROBE_BYTES:
             # Refuse an oversized or bomb-like image from its header, before fetching it all.
@@ -246,18 +244,16 @@ class Worker:
                     first_bytes=PROBE_BYTES,
                 )
             complete = len(prefix) < PROBE_BYTES
-            info = probe_header(prefix, complete=complete, max_pixels=limits.max_source_pixels)
-            if info is not None:
-                check_limits(
-                    info, max_pixels=limits.max_source_pixels, animation=source_animation(variants)
-                )
+            admit_header(
+                prefix, complete=complete, limits=limits, animation=source_animation(variants)
+            )
             data = prefix if complete else None
         if data is None:
             async with self._io:
                 data = await self._store.read(
                     source.bucket, source.key, etag=source.etag, version_id=source.version_id
                 )
-        _check_size(len(data), limits, source.id)
+        check_size(len(data), limits, source.id)
         return await self._in_thread(
             decode_source, data, max_pixels=limits.max_source_pixels, variants=variants
         )
@@ -380,16 +376,6 @@ class Worker:
         return await loop.run_in_executor(
             self._executor, functools.partial(function, *args, **kwargs)
         )
-
-
-def _check_size(size: int | None, limits: Limits, source_id: str) -> None:
-    if size is not None and size > limits.max_source_bytes:
-        raise PermanentError(
-            Reason.TOO_LARGE,
-            f"{source_id} is {size} bytes; the limit is {limits.max_source_bytes}",
-        )
-    if size == 0:
-        raise PermanentError(Reason.EMPTY_FILE, f"{source_id} is empty")
 
 
 async def _gather(outcomes: Iterable[Awaitable[None]]) -> list[BaseException | None]:

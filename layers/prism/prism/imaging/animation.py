@@ -17,21 +17,18 @@ from PIL import Image
 
 from prism.config import Animation, Variant
 from prism.errors import PermanentError, Reason
-from prism.imaging.encode import gif_frame
+from prism.imaging.encode import WEBP_METHOD, expand_gray, gif_frame, lowest_alpha
 from prism.imaging.prepare import prepare
-from prism.imaging.probe import as_permanent_error, open_image
+from prism.imaging.probe import open_image, permanent_errors
+from prism.output_formats import FORMATS
 
-# Output formats that keep every frame when the policy is ``preserve``.
-ANIMATED_OUTPUTS = frozenset({"GIF", "WEBP"})
 # The alpha bit in the flags of WebP's extended-format (VP8X) chunk.
 _VP8X_ALPHA = 0x10
-# WebP: method 4 (of 0-6), as for stills: about half the CPU of 6 for a slightly larger file.
-_WEBP_METHOD = 4
 
 
 def source_animation(variants: Iterable[Variant]) -> Animation | None:
     """The policy one decode of a source must serve: ``preserve`` with the strictest
-    limits of the variants that keep frames (GIF or WEBP outputs with ``preserve``), or
+    limits of the variants that keep frames (``preserves_frames``), or
     None: the first frame is all any variant needs."""
     preserving = [
         variant.animation
@@ -51,7 +48,7 @@ def preserves_frames(variant: Variant) -> bool:
     return (
         variant.animation is not None
         and variant.animation.policy == "preserve"
-        and variant.format in ANIMATED_OUTPUTS
+        and FORMATS[variant.format].animated
     )
 
 
@@ -77,25 +74,17 @@ class Frames:
     def __iter__(self) -> Iterator[Frame]:
         image = open_image(self.data, max_pixels=self.max_pixels)
         for index in range(self.count):
-            try:
+            with permanent_errors():
                 image.seek(index)
                 frame = image.copy()  # loads it; ``seek`` reuses the reader's buffers
                 duration = round(float(image.info.get("duration") or 0))
                 prepared = prepare(frame)
-            except (MemoryError, PermanentError):
-                raise
-            except Exception as exc:
-                raise as_permanent_error(exc) from exc
             yield Frame(prepared, duration)
 
 
 def animation_frame(image: Image.Image, format: str) -> Image.Image:
     """One rendered frame as the ``format`` writer will store it (GIF: paletted now)."""
-    if format == "GIF":
-        return gif_frame(image, fast=True)
-    if image.mode in ("L", "LA"):
-        return image.convert("RGBA" if image.mode == "LA" else "RGB")
-    return image
+    return gif_frame(image, fast=True) if format == "GIF" else expand_gray(image)
 
 
 def encode_animation(
@@ -125,7 +114,7 @@ def encode_animation(
             # the previous frame shows through the transparent pixels of the next.
             options["disposal"] = 2
     else:
-        options.update(loop=1 if loop is None else loop, quality=quality, method=_WEBP_METHOD)
+        options.update(loop=1 if loop is None else loop, quality=quality, method=WEBP_METHOD)
         if exif is not None:
             options["exif"] = exif
     buffer = io.BytesIO()
@@ -137,16 +126,9 @@ def encode_animation(
         raise PermanentError(
             Reason.ENCODE_FAILED, f"animated {format}: {type(exc).__name__}: {exc}"
         ) from exc
-    if format == "WEBP" and any(_has_transparency(frame) for frame in frames):
+    if format == "WEBP" and any(lowest_alpha(frame) < 255 for frame in frames):
         return _with_alpha_flag(buffer.getvalue())
     return buffer.getvalue()
-
-
-def _has_transparency(frame: Image.Image) -> bool:
-    if "A" not in frame.getbands():
-        return False
-    lowest = frame.getchannel("A").getextrema()[0]
-    return isinstance(lowest, int) and lowest < 255
 
 
 def _with_alpha_flag(data: bytes) -> bytes:

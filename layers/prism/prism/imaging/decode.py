@@ -15,21 +15,12 @@ from dataclasses import dataclass, field
 from PIL import ExifTags, Image, ImageFile
 
 from prism.config import Animation, Variant
+from prism.imaging.admission import admit_image
 from prism.imaging.animation import Frames, source_animation
-from prism.imaging.colour import WORKING_MODES, normalize_mode
 from prism.imaging.metadata import SourceMetadata, read_metadata
 from prism.imaging.prepare import prepare
-from prism.imaging.probe import (
-    ImageInfo,
-    as_permanent_error,
-    check_limits,
-    describe,
-    frame_count,
-    open_image,
-)
+from prism.imaging.probe import ImageInfo, open_image, permanent_errors
 from prism.imaging.transforms import combined_needed_size, needed_size
-
-__all__ = ["WORKING_MODES", "Source", "decode", "decode_source", "normalize_mode"]
 
 # EXIF orientations 5-8 turn the stored image by 90 degrees: its width becomes the height.
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -90,11 +81,8 @@ def _decode(
         # A process-wide switch that would turn truncated uploads into grey-padded outputs.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     image = open_image(data, max_pixels=max_pixels)
-    try:
-        # Counting frames reads headers (for a GIF, all of them): only when it matters.
-        frames = frame_count(image) if animation is not None else 1
-        info = describe(image, frames, exact=animation is not None)
-        check_limits(info, max_pixels=max_pixels, animation=animation)
+    with permanent_errors():
+        info = admit_image(image, max_pixels=max_pixels, animation=animation)
         # A GIF without a loop extension plays once; Pillow reports no loop count for AVIF,
         # whose players loop an unknown count forever.
         loop = image.info.get("loop", None if image.format == "GIF" else 0)
@@ -103,13 +91,9 @@ def _decode(
         image.load()
         metadata = read_metadata(image)
         first = prepare(image)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise as_permanent_error(exc) from exc
     animated = None
-    if animation is not None and frames > 1:
-        animated = Frames(data=data, count=frames, loop=loop, max_pixels=max_pixels)
+    if animation is not None and info.frames > 1:
+        animated = Frames(data=data, count=info.frames, loop=loop, max_pixels=max_pixels)
     return Source(image=first, info=info, metadata=metadata, frames=animated)
 
 

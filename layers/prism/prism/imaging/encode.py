@@ -2,9 +2,9 @@
 
 Outputs are sRGB (``decode`` converts) and carry no metadata: no ICC profile, no
 comments, and no EXIF but the block the caller passes (kept copyright/artist fields).
-Formats without alpha (JPEG, BMP) are flattened onto a background, white unless the
-variant says otherwise, never black. Encoder settings favour Lambda CPU time where size
-or quality barely differ.
+Formats without alpha (``FormatSpec.alpha``: JPEG, BMP) are flattened onto a background,
+white unless the variant says otherwise, never black. Encoder settings favour Lambda CPU
+time where size or quality barely differ.
 
 ``Image.save`` records its options on the image object, so never encode one ``Image``
 from two threads at once (``render_variant`` always encodes an image of its own).
@@ -21,13 +21,14 @@ from PIL import Image, ImageColor
 from prism.config import DEFAULT_BACKGROUND
 from prism.errors import PermanentError, Reason
 from prism.imaging.colour import normalize_mode
+from prism.output_formats import FORMATS, canonical_name
 
 # A preparer turns a working-mode image into one the format can store, plus save options.
 _Prepared = tuple[Image.Image, dict[str, Any]]
 
-_NO_ALPHA = frozenset({"JPEG", "BMP"})
-# Formats whose writers take an ``exif`` block.
-_EXIF_WRITERS = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
+# WebP method 4 (of 0-6), for stills and animations: about half the CPU of 6 for a
+# slightly larger file.
+WEBP_METHOD = 4
 
 # GIF: 255 palette colours from the image, index 255 kept for "transparent".
 _GIF_TRANSPARENT_INDEX = 255
@@ -43,32 +44,30 @@ def encode(
     background: str = DEFAULT_BACKGROUND,
     exif: bytes | None = None,
 ) -> bytes:
-    """The bytes of ``image`` encoded as ``format`` (JPEG, PNG, WEBP, GIF, BMP or AVIF).
+    """The bytes of ``image`` encoded as ``format``, a name (or alias) in ``FORMATS``.
 
     ``quality`` (1-100) applies to JPEG, WEBP and AVIF. Transparency is flattened onto
-    ``background`` for JPEG and BMP. ``exif`` is written where the format has EXIF (JPEG,
-    PNG, WEBP, AVIF). Raises ``PermanentError(Reason.ENCODE_FAILED)`` if the image cannot
-    be encoded.
+    ``background`` for formats without alpha. ``exif`` is written where the format takes
+    it. Raises ``PermanentError(Reason.ENCODE_FAILED)`` if the image cannot be encoded.
     """
-    name = format.strip().upper()
-    name = "JPEG" if name == "JPG" else name
-    preparer = _PREPARERS.get(name)
-    if preparer is None:
+    spec = FORMATS.get(canonical_name(format))
+    if spec is None:
         raise PermanentError(Reason.ENCODE_FAILED, f"unknown output format {format!r}")
     buffer = io.BytesIO()
     try:
         working = normalize_mode(image)
-        if name in _NO_ALPHA:
+        if not spec.alpha:
             working = flatten(working, background)
-        prepared, options = preparer(working, quality)
-        if exif is not None and name in _EXIF_WRITERS:
+        prepared, options = _PREPARERS.get(spec.name, _as_is)(working, quality)
+        if exif is not None and spec.exif:
             options["exif"] = exif
-        prepared.save(buffer, name, **options)
+        prepared.save(buffer, spec.name, **options)
     except MemoryError:
         raise
     except Exception as exc:
         raise PermanentError(
-            Reason.ENCODE_FAILED, f"{name} from mode {image.mode}: {type(exc).__name__}: {exc}"
+            Reason.ENCODE_FAILED,
+            f"{spec.name} from mode {image.mode}: {type(exc).__name__}: {exc}",
         ) from exc
     return buffer.getvalue()
 
@@ -101,26 +100,24 @@ def _png(image: Image.Image, quality: int) -> _Prepared:
 
 
 def _webp(image: Image.Image, quality: int) -> _Prepared:
-    # method 4 (of 0-6): about half the CPU of 6 for a slightly larger file.
-    return _colour(image), {"quality": quality, "method": 4}
+    return expand_gray(image), {"quality": quality, "method": WEBP_METHOD}
 
 
 def _avif(image: Image.Image, quality: int) -> _Prepared:
     # speed 6 (of 0-10) is libavif's default balance; lower speeds cost minutes on big images.
-    return _colour(image), {"quality": quality, "speed": 6, "icc_profile": None}
+    return expand_gray(image), {"quality": quality, "speed": 6, "icc_profile": None}
 
 
-def _colour(image: Image.Image) -> Image.Image:
-    """RGB or RGBA, for encoders that take no grayscale input."""
-    if image.mode == "L":
-        return image.convert("RGB")
-    if image.mode == "LA":
-        return image.convert("RGBA")
-    return image
-
-
-def _bmp(image: Image.Image, quality: int) -> _Prepared:
+def _as_is(image: Image.Image, quality: int) -> _Prepared:
+    """For writers that take no options and copy nothing from ``image.info`` (BMP)."""
     return image, {}
+
+
+def expand_gray(image: Image.Image) -> Image.Image:
+    """RGB or RGBA (L and LA expanded), for encoders that take no grayscale input."""
+    if image.mode in ("L", "LA"):
+        return image.convert("RGBA" if image.mode == "LA" else "RGB")
+    return image
 
 
 def _gif(image: Image.Image, quality: int) -> _Prepared:
@@ -137,7 +134,8 @@ def gif_frame(image: Image.Image, *, fast: bool = False) -> Image.Image:
     coarser palettes; for animations, whose every frame is quantized.
     """
     method = Image.Quantize.FASTOCTREE if fast else Image.Quantize.MEDIANCUT
-    if "A" in image.getbands() and not _has_see_through(image):
+    if "A" in image.getbands() and lowest_alpha(image) >= _GIF_ALPHA_THRESHOLD:
+        # Nothing would be see-through in a GIF (an opaque RGBA frame): no alpha needed.
         image = image.convert("L" if image.mode == "LA" else "RGB")
     if image.mode == "L":
         paletted = image.copy()
@@ -156,17 +154,19 @@ def gif_frame(image: Image.Image, *, fast: bool = False) -> Image.Image:
     return paletted
 
 
-def _has_see_through(image: Image.Image) -> bool:
-    """Whether any pixel would be transparent in a GIF (an opaque RGBA frame is not)."""
+def lowest_alpha(image: Image.Image) -> int:
+    """The lowest alpha value in ``image``; 255 (opaque) if it has no alpha band."""
+    if "A" not in image.getbands():
+        return 255
     lowest = image.getchannel("A").getextrema()[0]
-    return not isinstance(lowest, int) or lowest < _GIF_ALPHA_THRESHOLD
+    return int(lowest) if isinstance(lowest, int | float) else 0  # one band: a number
 
 
+# By ``FormatSpec.name``; formats not listed are saved ``_as_is``.
 _PREPARERS: dict[str, Callable[[Image.Image, int], _Prepared]] = {
     "JPEG": _jpeg,
     "PNG": _png,
     "WEBP": _webp,
     "GIF": _gif,
-    "BMP": _bmp,
     "AVIF": _avif,
 }

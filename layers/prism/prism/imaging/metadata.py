@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 
 from PIL import ExifTags, Image
 
+from prism.output_formats import FORMATS, OutputFormat
+
 # The kinds of metadata reported as stripped, in this order.
 KINDS = ("exif", "gps", "xmp", "iptc", "icc", "comment")
-
-# Output formats Pillow writes an EXIF block to.
-EXIF_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
 
 KEEPABLE_TAGS: Mapping[str, int] = {
     "copyright": ExifTags.Base.Copyright,
@@ -56,17 +55,17 @@ class SourceMetadata:
     # EXIF beyond the keepable fields (camera, dates, the Exif sub-IFD...).
     other_exif: bool = False
 
-    def exif_for(self, keep: Sequence[str], format: str) -> bytes | None:
+    def exif_for(self, keep: Sequence[str], format: OutputFormat) -> bytes | None:
         """The EXIF block an output in ``format`` keeps, or None for none at all."""
         kept = {name: self.keepable[name] for name in keep if name in self.keepable}
-        if not kept or format not in EXIF_FORMATS:
+        if not kept or not FORMATS[format].exif:
             return None
         exif = Image.Exif()
         for name, value in kept.items():
             exif[KEEPABLE_TAGS[name]] = value
         return exif.tobytes()
 
-    def stripped(self, keep: Sequence[str], format: str) -> tuple[str, ...]:
+    def stripped(self, keep: Sequence[str], format: OutputFormat) -> tuple[str, ...]:
         """The kinds of metadata the source had and an output in ``format`` does not."""
         kinds = set(self.present)
         all_kept = self.exif_for(keep, format) is not None and set(self.keepable) <= set(keep)

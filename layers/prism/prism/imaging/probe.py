@@ -2,18 +2,19 @@
 
 Only the header is read; no pixels are decoded. ``probe_header`` works on the first bytes
 of an object (a ranged GET), so a worker can refuse an oversized upload before it
-downloads it. Limits are checked by ``check_limits`` against the header's numbers.
+downloads it. The limits are checked against the header's numbers in ``admission``.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from prism.config import Animation
 from prism.errors import PermanentError, Reason
 from prism.imaging.formats import ALLOWED_FORMATS, SNIFF_BYTES, sniff_format
 
@@ -50,16 +51,12 @@ def probe(data: bytes, *, max_pixels: int | None = None) -> ImageInfo:
     """Format, size, mode and frame count of a whole file, from its header.
 
     ``max_pixels`` (the pipeline's limit) lifts Pillow's bomb ceiling where it is lower;
-    it is not checked here (see ``check_limits``). Raises ``PermanentError`` with
+    it is not checked here (see ``admission``). Raises ``PermanentError`` with
     EMPTY_FILE, UNSUPPORTED_FORMAT, CORRUPT or DECOMPRESSION_BOMB.
     """
     image = open_image(data, max_pixels=max_pixels)
-    try:
+    with permanent_errors():
         frames = frame_count(image)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise as_permanent_error(exc) from exc
     return describe(image, frames, exact=True)
 
 
@@ -97,34 +94,6 @@ def probe_header(
     except Exception:
         return None
     return describe(image, frames, exact=exact)
-
-
-def check_limits(info: ImageInfo, *, max_pixels: int, animation: Animation | None = None) -> None:
-    """Refuse a source whose header numbers exceed the limits.
-
-    ``animation`` is the policy the source is decoded with; frame limits apply only when
-    frames are to be preserved (a first-frame still decodes one frame, however many there
-    are). Raises ``PermanentError`` with TOO_LARGE or TOO_MANY_FRAMES.
-    """
-    if info.pixels > max_pixels:
-        raise PermanentError(
-            Reason.TOO_LARGE,
-            f"{info.width}x{info.height} is {info.pixels} pixels; the limit is {max_pixels}",
-        )
-    if animation is None or animation.policy != "preserve" or info.frames <= 1:
-        return
-    frames = f"{info.frames} frames" if info.frames_exact else f"at least {info.frames} frames"
-    if info.frames > animation.max_frames:
-        raise PermanentError(
-            Reason.TOO_MANY_FRAMES, f"{frames}; the limit is {animation.max_frames}"
-        )
-    total = info.frames * info.pixels
-    if total > animation.max_total_pixels:
-        raise PermanentError(
-            Reason.TOO_MANY_FRAMES,
-            f"{frames} of {info.width}x{info.height} are {total} pixels; "
-            f"the limit is {animation.max_total_pixels}",
-        )
 
 
 def frame_count(image: Image.Image) -> int:
@@ -187,7 +156,7 @@ def _allow_pixels(max_pixels: int | None) -> None:
     Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS`` (179 MP by default), which
     would silently cap a pipeline configured for more. The process-wide setting is only
     ever raised, under a lock, so no concurrent decode sees a lower ceiling than it
-    needs; the configured limit is then the one that applies (``check_limits``), and
+    needs; the configured limit is then the one that applies (``admission``), and
     anything above twice it is still refused by Pillow as a bomb.
     """
     if max_pixels is None:
@@ -196,6 +165,18 @@ def _allow_pixels(max_pixels: int | None) -> None:
         current = Image.MAX_IMAGE_PIXELS
         if current is not None and current < max_pixels:
             Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+@contextmanager
+def permanent_errors() -> Iterator[None]:
+    """Raise what the block raises as a ``PermanentError`` (see ``as_permanent_error``);
+    ``MemoryError`` passes as it is: running out is not the file's fault alone."""
+    try:
+        yield
+    except (MemoryError, PermanentError):
+        raise
+    except Exception as exc:
+        raise as_permanent_error(exc) from exc
 
 
 def as_permanent_error(exc: Exception) -> PermanentError:

@@ -6,7 +6,8 @@ threads, so only Pillow operations that return new images are used here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -28,9 +29,10 @@ from prism.config import (
     Transform,
 )
 from prism.imaging import filters, geometry
-from prism.imaging.geometry import REDUCING_GAP, fit_size
 
-__all__ = ["REDUCING_GAP", "apply_transforms", "combined_needed_size", "fit_size", "needed_size"]
+_M = TypeVar("_M")
+# An operation: (image, its config model, the variant's background) -> an image.
+_Operation = Callable[[Image.Image, _M, str], Image.Image]
 
 # Clockwise degrees -> Pillow's transpose (whose ROTATE_* constants turn counter-clockwise).
 _CLOCKWISE = {
@@ -55,40 +57,45 @@ def apply_transforms(
     ``background`` is the variant's: the padding of ``contain`` unless it names its own.
     """
     for transform in transforms:
-        image = _apply(image, transform, background)
+        image = _OPERATIONS[type(transform)](image, transform, background)
     return image
 
 
-def _apply(image: Image.Image, transform: Transform, background: str) -> Image.Image:
-    match transform:
-        case Resize(width=width, height=height):
-            return geometry.resize(image, (width, height))
-        case Thumbnail(width=width, height=height, upscale=upscale):
-            return geometry.thumbnail(image, (width, height), upscale=upscale)
-        case Cover(width=width, height=height, gravity=gravity, upscale=upscale):
-            return geometry.cover(image, (width, height), gravity, upscale=upscale)
-        case Contain(width=width, height=height, gravity=gravity, upscale=upscale):
-            pad = transform.background or background
-            return geometry.contain(image, (width, height), gravity, pad, upscale=upscale)
-        case Grayscale():
-            return filters.grayscale(image)
-        case Blur(sigma=sigma):
-            return filters.blur(image, sigma)
-        case Sharpen(radius=radius, percent=percent, threshold=threshold):
-            return filters.sharpen(image, radius, percent, threshold)
-        case Brighten(value=value):
-            return filters.brighten(image, value)
-        case Contrast(value=value):
-            return filters.contrast(image, value)
-        case Autocontrast(cutoff=cutoff):
-            return filters.autocontrast(image, cutoff)
-        case Equalize():
-            return filters.equalize(image)
-        case Rotate(degrees=degrees):
-            return image.transpose(_CLOCKWISE[degrees])
-        case Flip(direction=direction):
-            return image.transpose(_FLIPS[direction])
-    raise TypeError(f"unknown transform: {transform!r}")  # pragma: no cover
+def _op(model: type[_M], operation: _Operation[_M]) -> tuple[type[Any], _Operation[Any]]:
+    """A registry entry; typed so that ``operation`` is checked against ``model``."""
+    return model, operation
+
+
+# What each config model of ``Transform`` does: a new transform is its model in
+# ``prism.config`` and its entry here (``test_imaging_transforms`` checks none is missing).
+_OPERATIONS = dict(
+    [
+        _op(Resize, lambda im, t, _: geometry.resize(im, (t.width, t.height))),
+        _op(
+            Thumbnail,
+            lambda im, t, _: geometry.thumbnail(im, (t.width, t.height), upscale=t.upscale),
+        ),
+        _op(
+            Cover,
+            lambda im, t, _: geometry.cover(im, (t.width, t.height), t.gravity, upscale=t.upscale),
+        ),
+        _op(
+            Contain,
+            lambda im, t, background: geometry.contain(
+                im, (t.width, t.height), t.gravity, t.background or background, upscale=t.upscale
+            ),
+        ),
+        _op(Grayscale, lambda im, t, _: filters.grayscale(im)),
+        _op(Blur, lambda im, t, _: filters.blur(im, t.sigma)),
+        _op(Sharpen, lambda im, t, _: filters.sharpen(im, t.radius, t.percent, t.threshold)),
+        _op(Brighten, lambda im, t, _: filters.brighten(im, t.value)),
+        _op(Contrast, lambda im, t, _: filters.contrast(im, t.value)),
+        _op(Autocontrast, lambda im, t, _: filters.autocontrast(im, t.cutoff)),
+        _op(Equalize, lambda im, t, _: filters.equalize(im)),
+        _op(Rotate, lambda im, t, _: im.transpose(_CLOCKWISE[t.degrees])),
+        _op(Flip, lambda im, t, _: im.transpose(_FLIPS[t.direction])),
+    ]
+)
 
 
 def needed_size(transforms: Sequence[Transform]) -> tuple[int, int] | None:
@@ -98,8 +105,9 @@ def needed_size(transforms: Sequence[Transform]) -> tuple[int, int] | None:
     geometry-neutral operations come before it (a 90/270 rotation swaps the box's axes).
     A JPEG is then decoded at a DCT scale that keeps *both* sides at least as large as
     the box, which is exactly what ``cover`` needs, and more than a fit needs. ``None``
-    means "decode at full size": no resize at all, or a blur or sharpen first (their
-    radius is in pixels of the image they are applied to).
+    means "decode at full size": no resize at all, or first a blur or sharpen (their
+    radius is in pixels of the image they are applied to) or any operation not listed
+    here as size-neutral, so that a new one is safe before it is considered.
     """
     swapped = False
     for transform in transforms:
@@ -113,7 +121,9 @@ def needed_size(transforms: Sequence[Transform]) -> tuple[int, int] | None:
                 return (height, width) if swapped else (width, height)
             case Rotate(degrees=degrees):
                 swapped ^= degrees in (90, 270)
-            case Blur() | Sharpen():
+            case Grayscale() | Brighten() | Contrast() | Autocontrast() | Equalize() | Flip():
+                pass  # size-neutral: the box of a later resize still applies
+            case _:
                 return None
     return None
 
