@@ -38,8 +38,18 @@ class OncePerBatch(Generic[K, V]):
 
     async def get(self, key: K, compute: Callable[[], Awaitable[V]]) -> V:
         if key not in self._futures:
-            self._futures[key] = asyncio.ensure_future(compute())
+            future = asyncio.ensure_future(compute())
+            # A failure is not remembered: the next record asking computes it again (one
+            # transient error must not fail every record of the batch).
+            future.add_done_callback(functools.partial(self._forget_failure, key))
+            self._futures[key] = future
         return await asyncio.shield(self._futures[key])
+
+    def _forget_failure(self, key: K, future: asyncio.Future[V]) -> None:
+        if (future.cancelled() or future.exception() is not None) and self._futures.get(
+            key
+        ) is future:
+            del self._futures[key]
 
 
 class SharedBatch:

@@ -200,18 +200,41 @@ class FanOut:
 
     async def _give_up(self, upload: Upload, error: BaseException) -> None:
         try:
+            source = await self._table.get_source(upload.source.bucket, upload.source.key)
+            if source is not None and source.run_id == upload.run_id:
+                await self._give_up_registered(upload, source, error)
+                return
             own = await self._version_head(upload) or await self._store.head(
                 upload.source.bucket, upload.source.key
             )
-        except Exception:
-            own = None  # the job named by the request, else the day's
-        try:
             job = await self._job_for(upload, own.metadata if own else {})
             await self._record_unrendered(
                 upload, job, shard_of(upload.source.id, job.shards), Reason.RETRIES_EXHAUSTED
             )
         except Exception:
             logger.exception("Could not record an exhausted upload", source=upload.source.id)
+
+    async def _give_up_registered(
+        self, upload: Upload, source: SourceRecord, error: BaseException
+    ) -> None:
+        """The run was registered on an earlier delivery, but its tasks may not all have
+        been sent: every variant not yet recorded ends ``retries_exhausted`` (a task that
+        was sent and then succeeds replaces its record), so the source and job end."""
+        pinned = {"etag": source.etag, "size": source.size}
+        upload = replace(upload, source=upload.source.model_copy(update=pinned))
+        tasks = plan_tasks(
+            upload, self._config, self._settings, source.job_id, source.shard, source.generation
+        )
+        if upload.missing_only:
+            tasks = await self._missing(tasks)
+        exhausted = PermanentError(
+            Reason.RETRIES_EXHAUSTED,
+            f"the upload's fan-out failed on its last delivery: {error!r}"[:1000],
+        )
+        for task in tasks:
+            await self._table.record_variant(rejection_record(task, exhausted))
+        if await self._table.settle_source(source.bucket, source.key, source.run_id):
+            await self._jobs.finish_if_done(source.job_id)
 
     async def _fan_out(self, upload: Upload) -> None:
         source = upload.source

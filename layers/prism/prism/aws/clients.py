@@ -16,10 +16,10 @@ import aioboto3
 from aiobotocore.config import AioConfig
 
 # botocore's "standard" mode retries throttling, timeouts, lost connections and 5xx with
-# exponential backoff and jitter (up to 20 s between attempts). Five attempts ride out a
-# throttling burst of several seconds; what still fails is raised, so SQS redelivers the
-# message later (docs/correctness.md). The timeouts bound a hung call: five attempts of at
-# most 3 + 10 s stay within the 90 s a worker has before its time reserve.
+# exponential backoff and jitter (up to 20 s between attempts). Five retries (six attempts)
+# ride out a throttling burst of several seconds; what still fails is raised, so SQS
+# redelivers the message later (docs/correctness.md). The timeouts bound a hung call: six
+# attempts of at most 3 + 10 s stay within the 90 s a worker has before its time reserve.
 RETRY_CONFIG = AioConfig(
     retries={"max_attempts": 5, "mode": "standard"},
     connect_timeout=3,
