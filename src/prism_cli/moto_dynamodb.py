@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prism_cli.moto_locking import lock_methods
+
 _OPERATIONS = (
     "put_item",
     "get_item",
@@ -75,21 +77,11 @@ def serialise_dynamodb() -> None:
         DynamoDBBackend.transact_write_items = _with_item_rollback(  # type: ignore[method-assign]
             DynamoDBBackend.transact_write_items
         )
-        for name in _OPERATIONS:
-            setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+        lock_methods(DynamoDBBackend, _OPERATIONS, _lock)
         responses.DynamoHandler.transact_write_items = _idempotent(  # type: ignore[method-assign]
             responses.DynamoHandler.transact_write_items
         )
         _applied = True
-
-
-def _locked(operation: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(operation)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with _lock:
-            return operation(*args, **kwargs)
-
-    return run
 
 
 # --- item-level rollback ---------------------------------------------------------------------

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from prism_cli.moto_locking import lock_methods
+
 _lock = threading.RLock()
 _sequence = itertools.count(1)
 _applied = False
@@ -31,20 +33,9 @@ def emulate_s3_ordering() -> None:
         from moto.s3 import notifications
         from moto.s3.responses import S3Response
 
-        for name in ("put_object", "delete_object", "delete_objects"):
-            if hasattr(S3Response, name):
-                setattr(S3Response, name, _locked(getattr(S3Response, name)))
+        lock_methods(S3Response, ("put_object", "delete_object", "delete_objects"), _lock)
         notifications._get_s3_event = _with_sequencer(notifications._get_s3_event)
         _applied = True
-
-
-def _locked(operation: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(operation)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with _lock:
-            return operation(*args, **kwargs)
-
-    return run
 
 
 def _with_sequencer(make_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

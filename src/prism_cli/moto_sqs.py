@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from prism_cli.moto_locking import lock_methods
+
 # Backend methods that read or change a queue's message list; they call each other
 # (``send_message_batch`` -> ``send_message``), hence a re-entrant lock.
 _OPERATIONS = (
@@ -50,19 +52,9 @@ def serialise_sqs() -> None:
             return
         from moto.sqs.models import SQSBackend
 
-        for name in _OPERATIONS:
-            setattr(SQSBackend, name, _locked(getattr(SQSBackend, name)))
+        lock_methods(SQSBackend, _OPERATIONS, _lock)
         SQSBackend.receive_message = _receive_locked(SQSBackend.receive_message)  # type: ignore[method-assign]
         _applied = True
-
-
-def _locked(operation: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(operation)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with _lock:
-            return operation(*args, **kwargs)
-
-    return run
 
 
 def _receive_locked(receive: Callable[..., Any]) -> Callable[..., Any]:
