@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,6 +28,7 @@ from prism.config import PipelineConfig, Variant
 from prism.errors import PermanentError, Reason
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
 from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, key_too_long
+from prism.last_chance import once, persistently
 from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef, VariantTask
 from prism.observability import logger, metrics
 from prism.outcomes import rejection_record
@@ -199,17 +201,22 @@ class FanOut:
         raise errors[0]
 
     async def _give_up(self, upload: Upload, error: BaseException) -> None:
+        bucket, key = upload.source.bucket, upload.source.key
         try:
-            source = await self._table.get_source(upload.source.bucket, upload.source.key)
+            source = await persistently(lambda: self._table.get_source(bucket, key))
             if source is not None and source.run_id == upload.run_id:
                 await self._give_up_registered(upload, source, error)
                 return
-            own = await self._version_head(upload) or await self._store.head(
-                upload.source.bucket, upload.source.key
+            own = await persistently(lambda: self._version_head(upload)) or (
+                await persistently(lambda: self._store.head(bucket, key))
             )
-            job = await self._job_for(upload, own.metadata if own else {})
+            job = await persistently(lambda: self._job_for(upload, own.metadata if own else {}))
             await self._record_unrendered(
-                upload, job, shard_of(upload.source.id, job.shards), Reason.RETRIES_EXHAUSTED
+                upload,
+                job,
+                shard_of(upload.source.id, job.shards),
+                Reason.RETRIES_EXHAUSTED,
+                step=persistently,
             )
         except Exception:
             logger.exception("Could not record an exhausted upload", source=upload.source.id)
@@ -226,15 +233,17 @@ class FanOut:
             upload, self._config, self._settings, source.job_id, source.shard, source.generation
         )
         if upload.missing_only:
-            tasks = await self._missing(tasks)
+            tasks = await persistently(lambda: self._missing(tasks))
         exhausted = PermanentError(
             Reason.RETRIES_EXHAUSTED,
             f"the upload's fan-out failed on its last delivery: {error!r}"[:1000],
         )
-        for task in tasks:
-            await self._table.record_variant(rejection_record(task, exhausted))
-        if await self._table.settle_source(source.bucket, source.key, source.run_id):
-            await self._jobs.finish_if_done(source.job_id)
+        for record in [rejection_record(task, exhausted) for task in tasks]:
+            await persistently(functools.partial(self._table.record_variant, record))
+        if await persistently(
+            lambda: self._table.settle_source(source.bucket, source.key, source.run_id)
+        ):
+            await persistently(lambda: self._jobs.finish_if_done(source.job_id))
 
     async def _fan_out(self, upload: Upload) -> None:
         source = upload.source
@@ -372,6 +381,8 @@ class FanOut:
         shard: int,
         reason: Reason | None,
         variants: int = 0,
+        *,
+        step: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] = once,
     ) -> None:
         """An upload that does not become the source's current run is still accounted for
         in its job, once: gone or overwritten before its fan-out, given up after its
@@ -388,13 +399,13 @@ class FanOut:
             reason=reason.value if reason else None,
             finished_at=utc_now(),
         )
-        if await self._table.record_past_run(record):
+        if await step(lambda: self._table.record_past_run(record)):
             logger.info("Upload needs no rendering", source=upload.source.id, reason=reason)
             if reason in _UNRENDERED_METRICS:
                 metrics.add_metric(
                     name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1
                 )
-        await self._jobs.finish_if_done(job.job_id)
+        await step(lambda: self._jobs.finish_if_done(job.job_id))
 
     async def _job_for(self, upload: Upload, metadata: dict[str, str]) -> JobRecord:
         """The upload's job: named by the request or the object's metadata, else the day's."""

@@ -33,6 +33,7 @@ from prism.imaging import (
     source_animation,
 )
 from prism.jobs import JobRecord
+from prism.last_chance import persistently
 from prism.messages import SourceRef, VariantTask
 from prism.observability import logger, metrics
 from prism.outcomes import rejection_record, variant_record
@@ -221,12 +222,20 @@ class Worker:
             f"{delivery.receive_count} attempts; the message is in the dead-letter queue; "
             f"last error: {error!r}"[:1000],
         )
+        task = delivery.task
         try:
-            await self._record_rejection(delivery.task, exhausted)
-        except Exception:
-            logger.exception(
-                "Could not record an exhausted variant", source=delivery.task.source.id
+            result = await persistently(
+                lambda: self._table.record_variant(rejection_record(task, exhausted))
             )
+            if result is not RecordResult.STALE:  # an output of an earlier attempt must go
+                await persistently(lambda: self._remove_output_unless_done(task))
+            if result is not RecordResult.STALE and await persistently(
+                lambda: self._table.settle_source(task.source.bucket, task.source.key, task.run_id)
+            ):
+                await persistently(lambda: self._jobs.finish_if_done(task.job_id))
+        except Exception:
+            logger.exception("Could not record an exhausted variant", source=task.source.id)
+        metrics.add_metric(name="VariantsExhausted", unit=MetricUnit.Count, value=1)
 
     async def _load_source(
         self, source: SourceRef, limits: Limits, variants: Sequence[Variant]
@@ -310,22 +319,29 @@ class Worker:
 
     async def _record_rejection(self, task: VariantTask, error: PermanentError) -> None:
         result = await self._record(task, rejection_record(task, error))
-        if result is RecordResult.DUPLICATE:
-            # Recorded before (or by this very call, its answer lost and retried): what
-            # stands is the recorded outcome.
-            _, recorded = await self._table.source_state(task.source.bucket, task.source.key)
-            existing = recorded.get(task.variant.name)
-            if existing is None or existing.status == VariantStatus.DONE:
-                return
-        if result is not RecordResult.STALE:
+        if result is RecordResult.COUNTED:
             # The source's current run has no output for this variant: an older run's (or
             # this run's from an attempt that died before recording) must not stay.
             await self._remove_stale_output(task)
+        elif result is RecordResult.DUPLICATE:
+            await self._remove_output_unless_done(task)
         metrics.add_metric(
             name="VariantsSkipped" if error.skipped else "VariantsFailed",
             unit=MetricUnit.Count,
             value=1,
         )
+
+    async def _remove_output_unless_done(self, task: VariantTask) -> None:
+        """Recorded before (or by this very call, its answer lost and retried): what stands
+        is the recorded outcome, and only a ``done`` keeps its output."""
+        _, recorded = await self._table.source_state(task.source.bucket, task.source.key)
+        existing = recorded.get(task.variant.name)
+        if (
+            existing is not None
+            and existing.run_id == task.run_id
+            and existing.status != VariantStatus.DONE
+        ):
+            await self._remove_stale_output(task)
 
     async def _remove_stale_output(self, task: VariantTask) -> None:
         async with self._io:
