@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.aws.errors import CONDITION_FAILED, error_code
 from prism.jobs import (
     JOB_INDEX,
     JOB_SK,
@@ -49,7 +50,7 @@ class JobTable:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == CONDITION_FAILED:
                 return False
             raise
         return True
@@ -137,7 +138,7 @@ class JobTable:
                 ),
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != CONDITION_FAILED:
                 raise
         return await self.require(job_id)
 
@@ -170,7 +171,7 @@ class JobTable:
             )
         except ClientError as exc:
             # Someone else finished it, or it was cancelled meanwhile: read again.
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != CONDITION_FAILED:
                 raise
             return await self.finish_if_done(job_id)
         return await self.progress(job_id)
@@ -201,6 +202,3 @@ class JobTable:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

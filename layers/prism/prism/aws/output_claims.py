@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.aws.errors import CONDITION_FAILED, error_code
 from prism.records import from_attributes, to_attributes
 
 CLAIM_SK = "CLAIM"
@@ -40,7 +41,7 @@ class OutputClaims:
                 ExpressionAttributeValues=to_attributes({":source": source_id}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(exc) != CONDITION_FAILED:
                 raise
             response = await self._db.get_item(
                 TableName=self._table, Key=to_attributes(item_key), ConsistentRead=True

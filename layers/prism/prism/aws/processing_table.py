@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.aws.errors import error_code
 from prism.errors import Reason
 from prism.jobs import JobCounters, job_pk, shard_sk
 from prism.records import (
@@ -67,10 +68,6 @@ def source_counters(status: str) -> JobCounters:
         sources_failed=int(status == SourceStatus.COMPLETE_WITH_FAILURES),
         sources_skipped=int(status == SourceStatus.SKIPPED),
     )
-
-
-def finished_source_counters(status: SourceStatus) -> JobCounters:
-    return source_counters(status)
 
 
 def variant_counters(status: str, bytes_out: int = 0) -> JobCounters:
@@ -170,9 +167,7 @@ class ProcessingTable:
         """This run's record as an upload that exhausted its retries, if it is one."""
         response = await self._db.get_item(
             TableName=self._table,
-            Key=to_attributes(
-                {"pk": source_pk(record.bucket, record.key), "sk": run_sk(record.run_id)}
-            ),
+            Key=_run_key(record),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -183,9 +178,7 @@ class ProcessingTable:
         return {
             "Delete": {
                 "TableName": self._table,
-                "Key": to_attributes(
-                    {"pk": source_pk(past.bucket, past.key), "sk": run_sk(past.run_id)}
-                ),
+                "Key": _run_key(past),
                 "ConditionExpression": "reason = :exhausted",
                 "ExpressionAttributeValues": to_attributes(
                     {":exhausted": Reason.RETRIES_EXHAUSTED.value}
@@ -445,7 +438,7 @@ def _run_key(record: SourceRecord) -> dict[str, Any]:
 
 
 def _cancellation_reasons(exc: ClientError) -> list[str]:
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+    if error_code(exc) != "TransactionCanceledException":
         return []
     return [
         str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])
@@ -453,5 +446,5 @@ def _cancellation_reasons(exc: ClientError) -> list[str]:
 
 
 def _is_conflict(exc: ClientError, reasons: list[str]) -> bool:
-    code = exc.response.get("Error", {}).get("Code")
+    code = error_code(exc)
     return code == "TransactionConflictException" or "TransactionConflict" in reasons

@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.aws.errors import error_code
 from prism.errors import PermanentError, Reason, TransientError
 
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket", "NoSuchVersion"})
@@ -78,7 +79,7 @@ class ObjectStore:
             async with response["Body"] as body:
                 data: bytes = await body.read()
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
+            code = error_code(exc)
             if code in _MISSING_CODES:
                 raise PermanentError(
                     Reason.SOURCE_MISSING, f"s3://{bucket}/{key} does not exist"
@@ -98,7 +99,7 @@ class ObjectStore:
         try:
             response = await self._s3.head_object(**request)
         except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
+            if error_code(exc) in _MISSING_CODES:
                 return None
             raise
         return ObjectHead(
@@ -142,7 +143,7 @@ class ObjectStore:
                     **condition,
                 )
             except ClientError as exc:
-                if _code(exc) in _RACE_CODES:
+                if error_code(exc) in _RACE_CODES:
                     continue  # another run wrote meanwhile: look again
                 raise
             return WriteResult.WRITTEN, bare_etag(response.get("ETag"))
@@ -165,7 +166,7 @@ class ObjectStore:
         try:
             await self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
         except ClientError as exc:
-            if _code(exc) in _RACE_CODES | _MISSING_CODES:
+            if error_code(exc) in _RACE_CODES | _MISSING_CODES:
                 return False
             raise
         return True
@@ -178,6 +179,3 @@ def output_order(head: ObjectHead) -> int:
     except ValueError:
         return -1
 
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
