@@ -2,7 +2,7 @@
 #
 #   make demo            run the whole pipeline locally against an embedded moto server
 #   make test            lint + type-check + template checks + the pytest suite (what CI runs)
-#   make lint            ruff + mypy
+#   make lint            ruff + mypy + import contracts (lint-imports)
 #   make template-check  cfn-lint, sam validate --lint, and a lint of the SAM-transformed template
 #   make sam-build       sam build, then check the layer's native code is arm64/CPython 3.13
 #                        (needs a python3.13 on the machine: PATH, pyenv, or SAM_BUILD_PYTHON=...)
@@ -44,7 +44,7 @@ define check_python
 		exit 1; }
 endef
 
-.PHONY: bench help venv sam-venv demo test lint ruff mypy template-check pytest sam-build sam-build-python \
+.PHONY: bench help venv sam-venv demo test lint ruff mypy imports template-check pytest sam-build sam-build-python \
 	clean distclean
 
 help:
@@ -83,13 +83,27 @@ bench: venv
 test: lint template-check pytest
 
 # --- checks --------------------------------------------------------------------------------
-lint: ruff mypy
+lint: ruff mypy imports
 
 ruff: venv
 	$(BIN)/ruff check .
 
+# One mypy run per import root (see [tool.mypy] in pyproject.toml); all of them run, and
+# any that fails fails the target. "" is the configured run: the packages and handlers.
+MYPY_RUNS := "" \
+	"tests/conftest.py tests/unit" \
+	"tests/conftest.py tests/support tests/integration tests/faults" \
+	scripts \
+	bench
+
 mypy: venv
-	$(BIN)/mypy
+	@rc=0; for targets in $(MYPY_RUNS); do \
+		echo "+ $(BIN)/mypy $$targets"; $(BIN)/mypy $$targets || rc=1; \
+	done; exit $$rc
+
+# The room map of docs/architecture.md: contracts in pyproject.toml.
+imports: venv
+	$(BIN)/lint-imports --no-cache
 
 template-check: venv sam-venv
 	$(BIN)/cfn-lint $(TEMPLATE)

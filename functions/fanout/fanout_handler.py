@@ -9,10 +9,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from prism.batch import process_sqs_batch
-from prism.fanout import fan_out_batch
 from prism.observability import logger, metrics, tracer
 from prism.pipeline_source import load_pipeline_config
 from prism.settings import current_settings
+from prism.wiring import fan_out_batch
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")

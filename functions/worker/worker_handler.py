@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from prism.batch import process_sqs_batch
 from prism.observability import logger, metrics, tracer
 from prism.settings import current_settings
-from prism.worker import render_batch
+from prism.wiring import render_batch
 
 
 @logger.inject_lambda_context(correlation_id_path="Records[0].messageId")

@@ -1,8 +1,8 @@
 """Process environment for talking to a local moto stack: dummy credentials, and no
 variable that could send a request elsewhere or mix in real credentials.
 
-Kept apart from :mod:`prism_cli.local_stack` so that commands that only talk to a stack do
-not import moto.
+Shared by the local stack (:mod:`prism_cli.local`) and the job commands' local target
+(:mod:`prism_cli.jobs.target`), which must not import moto.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-
-__all__ = ["DUMMY_CREDENTIALS", "applied_environment", "unsafe_environment_names"]
 
 # moto accepts any credentials; fixed dummies keep real ones from ever being used.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -29,14 +27,23 @@ _UNSAFE_NAMES = (
 )
 
 
+def endpoint_environment(endpoint: str, region: str) -> dict[str, str]:
+    """The SDKs pointed at the local server ``endpoint``, in ``region``, with the dummies."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        **DUMMY_CREDENTIALS,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
 @contextmanager
 def applied_environment(environment: Mapping[str, str]) -> Iterator[None]:
     """Set ``environment`` in ``os.environ`` (dropping unsafe AWS variables); restore after."""
     saved = dict(os.environ)
     try:
-        for name in list(os.environ):
-            if name in _UNSAFE_NAMES or name.startswith(_UNSAFE_PREFIXES):
-                del os.environ[name]
+        for name in unsafe_environment_names():
+            del os.environ[name]
         os.environ.update(environment)
         yield
     finally:

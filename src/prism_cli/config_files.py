@@ -1,10 +1,12 @@
-"""Reading a pipeline config file (``prism run --config``, ``stack up --config``,
-``config set``): its text, or a one-line UserError saying why it cannot be read."""
+"""Pipeline configs the user gives (``prism run --config``, ``stack up --config``, ``config
+set``): their text, validated, or a one-line UserError saying why they cannot be used."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from prism.config import ConfigError, PipelineConfig, default_config, parse_config
 from prism_cli.errors import UserError
 
 
@@ -23,3 +25,27 @@ def read_config_file(path: Path) -> str:
             f"cannot read config {path}: not UTF-8 text{hint}, invalid byte at offset "
             f"{exc.start}; save it as UTF-8"
         ) from None
+
+
+def checked_config(
+    text: str, label: str, parse: Callable[[str, str], PipelineConfig] = parse_config
+) -> PipelineConfig:
+    """``parse(text, label)``: the config validated; a one-line UserError if it is not valid."""
+    try:
+        return parse(text, label)
+    except ConfigError as exc:
+        raise UserError(" ".join(str(exc).split())) from None
+
+
+def load_config(
+    path: Path | None, text: str | None = None, label: str | None = None
+) -> tuple[str | None, str, PipelineConfig]:
+    """The config's text (None: the built-in default), how the log names it, and the
+    config. ``text`` (given directly, as the demo does) wins over the file at ``path``."""
+    if text is not None:
+        label = label or "given config"
+    elif path is not None:
+        text, label = read_config_file(path), str(path)
+    else:
+        return None, "built-in default", default_config()
+    return text, label, checked_config(text, label)

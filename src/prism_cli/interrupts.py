@@ -1,77 +1,105 @@
-"""Ctrl+C as an event the async commands react to, rather than an exception.
+"""Ctrl+C as an event the commands react to, rather than an exception.
 
 While a command uploads or follows a job, SIGINT sets :attr:`Interrupts.event`; the command
 decides what it means (ask whether to cancel the job, cancel it, or detach). A Ctrl+C while
-the question is on screen, or once ``abort_on_next`` is set, aborts: the main task is
-cancelled and the command exits with 130.
+the question is on screen aborts: the main task is cancelled and the command exits with 130.
+
+:class:`Interrupts` is the one owner of SIGINT while a command runs. ``async with`` it
+delivers Ctrl+C through the running event loop. ``prism run`` also makes and closes its
+stack outside the loop, so it holds one ``with Interrupts(...)`` for the whole run and
+enters it again (``async with``) for the job: outside the loop the first Ctrl+C asks for a
+clean stop (:meth:`Interrupts.pending`) and the next one aborts (KeyboardInterrupt).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
-from types import TracebackType
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from types import FrameType
 from typing import Any, TextIO
 
 
-def interactive(stdin: TextIO | None = None, stdout: TextIO | None = None) -> bool:
+def interactive() -> bool:
     """Whether a question can be asked: both ends are a terminal."""
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
     try:
-        return stdin.isatty() and stdout.isatty()
+        return sys.stdin.isatty() and sys.stdout.isatty()
     except (AttributeError, ValueError):  # replaced or closed streams
         return False
 
 
-class Interrupts:
-    """``async with Interrupts() as interrupts:`` installs the SIGINT handler (main thread only)."""
+@contextmanager
+def signal_handlers(
+    handler: Callable[[int, FrameType | None], Any], *signals: signal.Signals
+) -> Iterator[None]:
+    """``handler`` for ``signals`` for the duration, the previous handlers back after. Only
+    the main thread may set one: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
-    def __init__(self) -> None:
+
+class Interrupts:
+    """``async with Interrupts() as interrupts:``, or ``with`` around a whole run (see the
+    module doc); ``on_stop`` says what a first Ctrl+C outside the event loop does."""
+
+    def __init__(self, on_stop: Callable[[], object] = lambda: None) -> None:
         self.event = asyncio.Event()
-        self.count = 0
-        self.abort_on_next = False
-        self.aborted = False
+        self._on_stop = on_stop
         self._asking = False
         self._task: asyncio.Task[object] | None = None
-        self._installed = False
-        self._previous: Any = None
+        self._handlers = ExitStack()
+        self._in_loop = False
+        self._before_loop: Any = None
+
+    def __enter__(self) -> Interrupts:
+        self._handlers.enter_context(signal_handlers(self._outside_loop, signal.SIGINT))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._handlers.close()
 
     async def __aenter__(self) -> Interrupts:
         self._task = asyncio.current_task()
         if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.getsignal(signal.SIGINT)
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows
+                self._before_loop = signal.getsignal(signal.SIGINT)
                 asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._on_interrupt)
-                self._installed = True
-            except (NotImplementedError, RuntimeError, ValueError):  # e.g. Windows
-                self._installed = False
+                self._in_loop = True
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._installed:
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._in_loop:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
             # Give back whatever handled Ctrl+C before (asyncio would leave Python's default).
-            if self._previous is not None:
-                signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
+            if self._before_loop is not None:
+                signal.signal(signal.SIGINT, self._before_loop)
+            self._in_loop = False
+        self._task = None
+
+    def _outside_loop(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+        self._on_stop()
 
     def _on_interrupt(self) -> None:
-        self.count += 1
-        if self._asking or self.abort_on_next:
+        if self._asking:
             self.abort()
-            return
-        self.event.set()
+        else:
+            self.event.set()
 
     def abort(self) -> None:
-        self.aborted = True
         if self._task is not None:
             self._task.cancel()
 

@@ -30,7 +30,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 import prism.aws.clients
-from prism_cli.lambda_emulator import Handler
+from prism_cli.local.lambda_emulator import Handler
 
 
 @dataclass

@@ -38,22 +38,28 @@ from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
-from prism.jobs import JOB_SK, SHARD_SK_PREFIX, JobCounters, JobRecord, JobStatus
-from prism.messages import BackfillRequest, VariantTask
-from prism.records import (
+from prism.aws.schema import (
+    JOB_SK,
+    RUN_SK_PREFIX,
+    SHARD_SK_PREFIX,
     SOURCE_SK,
     VARIANT_SK_PREFIX,
+    counters_from_item,
+    from_attributes,
+    from_item,
+    source_pk,
+)
+from prism.jobs import JobCounters, JobRecord, JobStatus
+from prism.messages import BackfillRequest, VariantTask
+from prism.records import (
     SourceRecord,
     SourceStatus,
     VariantRecord,
     VariantStatus,
     final_source_status,
-    from_attributes,
-    source_pk,
 )
-from prism_cli.local_stack import LocalStack
+from prism_cli.local.stack import LocalStack
 
-RUN_SK_PREFIX = "RUN#"
 MAIN_QUEUES = ("UploadsQueue", "VariantsQueue")
 UPLOADS_DLQ = "UploadsDeadLetterQueue"
 VARIANTS_DLQ = "VariantsDeadLetterQueue"
@@ -157,16 +163,16 @@ def _classify(table: _Table, item: Mapping[str, Any]) -> None:
     if pk.startswith("JOB#"):
         job_id = pk[len("JOB#") :]
         if sk == JOB_SK:
-            table.jobs[job_id] = JobRecord.from_item(dict(item))
+            table.jobs[job_id] = from_item(JobRecord, dict(item))
         elif sk.startswith(SHARD_SK_PREFIX):
-            table.shards[job_id] = table.shards.get(job_id, JobCounters()) + JobCounters.from_item(
+            table.shards[job_id] = table.shards.get(job_id, JobCounters()) + counters_from_item(
                 dict(item)
             )
         else:
             table.other[sk.split("#", 1)[0]] += 1
         return
     if sk == SOURCE_SK or sk.startswith(RUN_SK_PREFIX):
-        record = SourceRecord.from_item(dict(item))
+        record = from_item(SourceRecord, dict(item))
         if sk == SOURCE_SK:
             table.sources[pk] = record
         else:
@@ -174,7 +180,7 @@ def _classify(table: _Table, item: Mapping[str, Any]) -> None:
         if from_attributes(dict(item)).get("loaded_at"):
             table.loaded.add((pk, record.run_id))
     elif sk.startswith(VARIANT_SK_PREFIX):
-        table.variants[pk].append(VariantRecord.from_item(dict(item)))
+        table.variants[pk].append(from_item(VariantRecord, dict(item)))
     else:
         table.other[sk.split("#", 1)[0]] += 1
 

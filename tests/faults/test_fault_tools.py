@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from botocore.retries.standard import ThrottledRetryableChecker
 
 from prism.aws.clients import open_clients
-from prism_cli.local_stack import DUMMY_CREDENTIALS, MotoServer, reset_moto
+from prism_cli.aws_env import DUMMY_CREDENTIALS
+from prism_cli.local.stack import MotoServer, reset_moto
 
 from .adapter_faults import AdapterFaults, Timing, patched_session
 from .harness import handlers_endpoint
@@ -29,12 +30,12 @@ THROTTLING_CODES: set[str] = set(ThrottledRetryableChecker._THROTTLED_ERROR_CODE
 
 
 @pytest.fixture
-def moto(fault_moto: MotoServer) -> Iterator[str]:
-    reset_moto(fault_moto.endpoint)
-    direct = client("s3", fault_moto.endpoint)
+def moto(moto_server: MotoServer) -> Iterator[str]:
+    reset_moto(moto_server.endpoint)
+    direct = client("s3", moto_server.endpoint)
     direct.create_bucket(Bucket=BUCKET)
-    yield fault_moto.endpoint
-    reset_moto(fault_moto.endpoint)
+    yield moto_server.endpoint
+    reset_moto(moto_server.endpoint)
 
 
 def client(service: str, endpoint: str, config: Config | None = None) -> Any:

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from prism.jobs import job_pk
-from prism.records import source_pk
-from prism_cli.local_stack import LocalStack
+from prism.aws.schema import job_pk, source_pk
+from prism_cli.local.stack import LocalStack
 
 from .harness import VARIANT_NAMES, JobUpload, run_functions, send, upload_job
 from .invariants import InvariantReport, check_invariants

@@ -1,4 +1,4 @@
-"""moto's DynamoDB as patched by :mod:`prism_cli.moto_dynamodb`: a failed transaction leaves
+"""moto's DynamoDB as patched by :mod:`prism_cli.local.moto_dynamodb`: a failed transaction leaves
 every item it touched exactly as it was (indexes included), a committed one applies all
 of it, a transaction's cost does not grow with the table, and client request tokens make a
 retried transaction idempotent."""
@@ -16,27 +16,29 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from prism_cli.local_stack import DUMMY_CREDENTIALS, MotoServer, reset_moto
+from prism_cli.aws_env import DUMMY_CREDENTIALS
+from prism_cli.local.stack import MotoServer, reset_moto
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef, UpdateTypeDef
 
 TABLE = "rollback"
 INDEX = "by-job"
 
 
 @pytest.fixture
-def db(fault_moto: MotoServer) -> Iterator[DynamoDBClient]:
-    reset_moto(fault_moto.endpoint)
+def db(moto_server: MotoServer) -> Iterator[DynamoDBClient]:
+    reset_moto(moto_server.endpoint)
     client: DynamoDBClient = boto3.client(
         "dynamodb",
-        endpoint_url=fault_moto.endpoint,
+        endpoint_url=moto_server.endpoint,
         region_name="us-east-1",
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
     yield client
-    reset_moto(fault_moto.endpoint)
+    reset_moto(moto_server.endpoint)
 
 
 def create_table(db: DynamoDBClient, name: str = TABLE) -> None:
@@ -76,6 +78,40 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": s(pk), "sk": s(sk)}
 
 
+# --- transaction entries --------------------------------------------------------------------
+def put(
+    item: dict[str, Any], *, condition: str | None = None, table: str = TABLE
+) -> TransactWriteItemTypeDef:
+    entry: PutTypeDef = {"TableName": table, "Item": item}
+    if condition:
+        entry["ConditionExpression"] = condition
+    return {"Put": entry}
+
+
+def add_one(
+    item_key: dict[str, Any],
+    counter: str,
+    *,
+    condition: str | None = None,
+    values: dict[str, Any] | None = None,
+    table: str = TABLE,
+) -> TransactWriteItemTypeDef:
+    """An update adding 1 (``:one``) to ``counter``, if ``condition`` (on ``values``) holds."""
+    entry: UpdateTypeDef = {
+        "TableName": table,
+        "Key": item_key,
+        "UpdateExpression": f"ADD {counter} :one",
+        "ExpressionAttributeValues": {":one": n(1), **(values or {})},
+    }
+    if condition:
+        entry["ConditionExpression"] = condition
+    return {"Update": entry}
+
+
+def delete(item_key: dict[str, Any]) -> TransactWriteItemTypeDef:
+    return {"Delete": {"TableName": TABLE, "Key": item_key}}
+
+
 def fill(db: DynamoDBClient, count: int, name: str = TABLE) -> None:
     """``count`` variant-like items spread over a few job shards."""
     for start in range(0, count, 25):
@@ -98,6 +134,14 @@ def fill(db: DynamoDBClient, count: int, name: str = TABLE) -> None:
                 ]
             }
         )
+
+
+def small_and_large_tables(db: DynamoDBClient) -> None:
+    """Tables ``small`` (200 items) and ``large`` (5,000), to time one request against both."""
+    create_table(db, "small")
+    create_table(db, "large")
+    fill(db, 200, "small")
+    fill(db, 5000, "large")
 
 
 def table_state(db: DynamoDBClient, name: str = TABLE) -> list[dict[str, Any]]:
@@ -147,13 +191,10 @@ def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(db: DynamoD
         db.transact_write_items(
             TransactItems=[
                 # A new item (and a new index entry): must vanish again.
-                {
-                    "Put": {
-                        "TableName": TABLE,
-                        "Item": {**key("SOURCE#b/a.jpg", "VARIANT#web"), "job_shard": s("job#002")},
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
+                put(
+                    {**key("SOURCE#b/a.jpg", "VARIANT#web"), "job_shard": s("job#002")},
+                    condition="attribute_not_exists(pk)",
+                ),
                 # An update of an existing item: must be undone.
                 {
                     "Update": {
@@ -175,23 +216,11 @@ def test_a_cancelled_transaction_leaves_every_touched_item_as_it_was(db: DynamoD
                     }
                 },
                 # An upsert creating an item through an update: must vanish.
-                {
-                    "Update": {
-                        "TableName": TABLE,
-                        "Key": key("JOB#job", "SHARD#001"),
-                        "UpdateExpression": "ADD variants_done :one",
-                        "ExpressionAttributeValues": {":one": n(1)},
-                    }
-                },
+                add_one(key("JOB#job", "SHARD#001"), "variants_done"),
                 # A delete of an existing item: must be back.
-                {"Delete": {"TableName": TABLE, "Key": key("SOURCE#b/gone.jpg", "SOURCE")}},
+                delete(key("SOURCE#b/gone.jpg", "SOURCE")),
                 # A replacing put of an existing item: the old item must be back.
-                {
-                    "Put": {
-                        "TableName": TABLE,
-                        "Item": {**key("JOB#job", "SHARD#000"), "variants_done": n(99)},
-                    }
-                },
+                put({**key("JOB#job", "SHARD#000"), "variants_done": n(99)}),
             ]
         )
 
@@ -222,16 +251,9 @@ def test_a_transaction_refused_midway_is_undone_too(db: DynamoDBClient) -> None:
     with pytest.raises(ClientError) as raised:
         db.transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": TABLE, "Item": key("NEW", "ITEM")}},
-                {
-                    "Update": {
-                        "TableName": TABLE,
-                        "Key": key("JOB#job", "SHARD#000"),
-                        "UpdateExpression": "ADD variants_done :one",
-                        "ExpressionAttributeValues": {":one": n(1)},
-                    }
-                },
-                {"Delete": {"TableName": TABLE, "Key": key("JOB#job", "SHARD#000")}},
+                put(key("NEW", "ITEM")),
+                add_one(key("JOB#job", "SHARD#000"), "variants_done"),
+                delete(key("JOB#job", "SHARD#000")),
             ]
         )
 
@@ -245,23 +267,17 @@ def test_a_committed_transaction_applies_every_item(db: DynamoDBClient) -> None:
 
     db.transact_write_items(
         TransactItems=[
-            {
-                "Put": {
-                    "TableName": TABLE,
-                    "Item": {**key("SOURCE#b/a.jpg", "VARIANT#web"), "job_shard": s("job#002")},
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": TABLE,
-                    "Key": key("SOURCE#b/a.jpg", "SOURCE"),
-                    "UpdateExpression": "ADD done :one",
-                    "ConditionExpression": "run_id = :run",
-                    "ExpressionAttributeValues": {":one": n(1), ":run": s("run-1")},
-                }
-            },
-            {"Delete": {"TableName": TABLE, "Key": key("SOURCE#b/gone.jpg", "SOURCE")}},
+            put(
+                {**key("SOURCE#b/a.jpg", "VARIANT#web"), "job_shard": s("job#002")},
+                condition="attribute_not_exists(pk)",
+            ),
+            add_one(
+                key("SOURCE#b/a.jpg", "SOURCE"),
+                "done",
+                condition="run_id = :run",
+                values={":run": s("run-1")},
+            ),
+            delete(key("SOURCE#b/gone.jpg", "SOURCE")),
         ]
     )
 
@@ -286,15 +302,12 @@ def test_writes_between_failing_transactions_are_kept(db: DynamoDBClient) -> Non
             try:
                 db.transact_write_items(
                     TransactItems=[
-                        {
-                            "Update": {
-                                "TableName": TABLE,
-                                "Key": key("SOURCE#b/a.jpg", "SOURCE"),
-                                "UpdateExpression": "ADD done :one",
-                                "ConditionExpression": "run_id = :other",
-                                "ExpressionAttributeValues": {":one": n(1), ":other": s("x")},
-                            }
-                        }
+                        add_one(
+                            key("SOURCE#b/a.jpg", "SOURCE"),
+                            "done",
+                            condition="run_id = :other",
+                            values={":other": s("x")},
+                        )
                     ]
                 )
             except ClientError:
@@ -332,16 +345,7 @@ def test_writes_between_failing_transactions_are_kept(db: DynamoDBClient) -> Non
 def test_a_retried_transaction_with_the_same_token_applies_once(db: DynamoDBClient) -> None:
     create_table(db)
     seed_items(db)
-    items: list[Any] = [
-        {
-            "Update": {
-                "TableName": TABLE,
-                "Key": key("JOB#job", "SHARD#000"),
-                "UpdateExpression": "ADD variants_done :one",
-                "ExpressionAttributeValues": {":one": n(1)},
-            }
-        }
-    ]
+    items = [add_one(key("JOB#job", "SHARD#000"), "variants_done")]
     token = str(uuid.uuid4())
 
     db.transact_write_items(TransactItems=items, ClientRequestToken=token)
@@ -350,24 +354,16 @@ def test_a_retried_transaction_with_the_same_token_applies_once(db: DynamoDBClie
 
     shard = db.get_item(TableName=TABLE, Key=key("JOB#job", "SHARD#000"), ConsistentRead=True)
     assert shard["Item"]["variants_done"] == n(3)
-    items[0]["Update"]["ExpressionAttributeValues"] = {":one": n(5)}
+    changed = [add_one(key("JOB#job", "SHARD#000"), "variants_done", values={":one": n(5)})]
     with pytest.raises(ClientError) as raised:
-        db.transact_write_items(TransactItems=items, ClientRequestToken=token)
+        db.transact_write_items(TransactItems=changed, ClientRequestToken=token)
     assert raised.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
 
 
 def test_a_cancelled_transaction_can_be_retried_with_its_token(db: DynamoDBClient) -> None:
     create_table(db)
     seed_items(db)
-    items: list[Any] = [
-        {
-            "Put": {
-                "TableName": TABLE,
-                "Item": key("SOURCE#b/new.jpg", "SOURCE"),
-                "ConditionExpression": "attribute_exists(pk)",
-            }
-        }
-    ]
+    items = [put(key("SOURCE#b/new.jpg", "SOURCE"), condition="attribute_exists(pk)")]
     token = str(uuid.uuid4())
     with pytest.raises(ClientError):
         db.transact_write_items(TransactItems=items, ClientRequestToken=token)
@@ -388,36 +384,22 @@ def transaction_seconds(db: DynamoDBClient, name: str, runs: int, label: str) ->
         try:
             db.transact_write_items(
                 TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": name,
-                            "Item": {
-                                **key("SOURCE#b/t.jpg", f"VARIANT#{label}-{i}"),
-                                "job_shard": s("t#000"),
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": name,
-                            "Key": key("SOURCE#b/t.jpg", "SOURCE"),
-                            "UpdateExpression": "ADD done :one",
-                            "ConditionExpression": "attribute_not_exists(run_id) OR run_id = :run",
-                            "ExpressionAttributeValues": {
-                                ":one": n(1),
-                                ":run": s("other" if fail else "run"),
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": name,
-                            "Key": key("JOB#t", "SHARD#000"),
-                            "UpdateExpression": "ADD variants_done :one",
-                            "ExpressionAttributeValues": {":one": n(1)},
-                        }
-                    },
+                    put(
+                        {
+                            **key("SOURCE#b/t.jpg", f"VARIANT#{label}-{i}"),
+                            "job_shard": s("t#000"),
+                        },
+                        condition="attribute_not_exists(pk)",
+                        table=name,
+                    ),
+                    add_one(
+                        key("SOURCE#b/t.jpg", "SOURCE"),
+                        "done",
+                        condition="attribute_not_exists(run_id) OR run_id = :run",
+                        values={":run": s("other" if fail else "run")},
+                        table=name,
+                    ),
+                    add_one(key("JOB#t", "SHARD#000"), "variants_done", table=name),
                 ]
             )
         except ClientError as error:
@@ -431,10 +413,7 @@ def transaction_seconds(db: DynamoDBClient, name: str, runs: int, label: str) ->
 def test_a_transaction_costs_the_same_in_a_large_table(
     db: DynamoDBClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    create_table(db, "small")
-    create_table(db, "large")
-    fill(db, 200, "small")
-    fill(db, 5000, "large")
+    small_and_large_tables(db)
     for name in ("small", "large"):  # the source item the updates need
         db.put_item(TableName=name, Item={**key("SOURCE#b/t.jpg", "SOURCE"), "run_id": s("run")})
     transaction_seconds(db, "small", 4, "warm-up")
@@ -524,10 +503,7 @@ def query_seconds(db: DynamoDBClient, name: str, runs: int) -> float:
 def test_a_partition_query_costs_the_same_in_a_large_table(
     db: DynamoDBClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    create_table(db, "small")
-    create_table(db, "large")
-    fill(db, 200, "small")
-    fill(db, 5000, "large")
+    small_and_large_tables(db)
     query_seconds(db, "small", 4)
 
     small = query_seconds(db, "small", 40)

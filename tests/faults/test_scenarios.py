@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from prism_cli.lambda_emulator import SqsEventSourceEmulator, load_function_handler
-from prism_cli.local_stack import LocalStack
+from prism_cli.local.lambda_emulator import SqsEventSourceEmulator, load_function_handler
+from prism_cli.local.stack import LocalStack
+from support.pipeline import drain
 
 from .adapter_faults import (
     AdapterFaults,
@@ -28,15 +29,7 @@ from .adapter_faults import (
     dying_handler,
     patched_session,
 )
-from .harness import (
-    VARIANT_NAMES,
-    JobUpload,
-    drain,
-    handlers_endpoint,
-    run_functions,
-    send,
-    upload_job,
-)
+from .harness import VARIANT_NAMES, JobUpload, handlers_endpoint, run_functions, send, upload_job
 from .http_faults import FaultProxy, HttpFaultPolicy
 from .invariants import UPLOADS_DLQ, VARIANTS_DLQ, InvariantReport, check_invariants
 
@@ -129,14 +122,15 @@ def test_every_message_delivered_three_times(
     upload = upload_job(fault_stack, "thrice", SOURCES, seed=SEED)
     rng = random.Random(SEED)
     # Every upload notification three times, to two fan-out instances at once...
-    notifications = [body for body in drain(fault_stack, "UploadsQueue") if "Records" in body]
+    uploads = [message["Body"] for message in drain(fault_stack, "UploadsQueue")]
+    notifications = [body for body in uploads if "Records" in body]
     assert len(notifications) == SOURCES
     copies = notifications * 3
     rng.shuffle(copies)
     send(fault_stack, "UploadsQueue", copies)
     fanned_out, fanout_wall = run_functions(fault_stack, "FanoutFunction")
     # ...so each delivery sends every task again: each task is there three times.
-    tasks = drain(fault_stack, "VariantsQueue")
+    tasks = [message["Body"] for message in drain(fault_stack, "VariantsQueue")]
     assert len(tasks) == 3 * SOURCES * len(VARIANT_NAMES)
     assert len(set(tasks)) == SOURCES * len(VARIANT_NAMES)
     rng.shuffle(tasks)

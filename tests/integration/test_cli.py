@@ -7,10 +7,7 @@ ones, and each run gets a fresh process (its own moto server and handler imports
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -21,13 +18,15 @@ import yaml
 from PIL import Image
 
 from prism.config import default_config, parse_config
-from prism_cli.inputs import folder_labels, scan_folders
-from prism_cli.processing_log import (
+from prism_cli.jobs.inputs import folder_labels, scan_folders
+from prism_cli.jobs.processing_log import (
     FailedFile,
     ProcessingLog,
     SkippedFile,
     VariantEntry,
 )
+from support.cli import prism, start_prism, user_error
+from support.images import image_file
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS_MISSING = not (ROOT / "functions" / "worker" / "worker_handler.py").is_file()
@@ -36,37 +35,8 @@ needs_handlers = pytest.mark.skipif(
 )
 
 
-def prism(
-    *args: str | Path, cwd: Path | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prism_cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env=_child_env(),
-    )
-
-
-def _child_env() -> dict[str, str]:
-    # The child builds its own stack; it must not inherit a test session's endpoint.
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PRISM_"))}
-
-
-def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def image(path: Path, size: tuple[int, int] = (64, 48), fmt: str = "JPEG") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (200, 30, 30)).save(path, fmt)
-    return path
+    return image_file(path, size, fmt, (200, 30, 30))
 
 
 # --- help and user errors -------------------------------------------------------------------
@@ -80,15 +50,16 @@ def test_help(command: list[str]) -> None:
 
 
 def test_usage_errors_are_one_line(tmp_path: Path) -> None:
-    assert_user_error(prism("run", tmp_path), "--out")
-    assert_user_error(
-        prism("run", tmp_path, "--out", tmp_path / "o", "--workers", "0"), "--workers"
+    usage = "prism run: error: "  # from the subcommand's parser
+    user_error(prism("run", tmp_path), "--out", prefix=usage)
+    user_error(
+        prism("run", tmp_path, "--out", tmp_path / "o", "--workers", "0"), "--workers", prefix=usage
     )
 
 
 def test_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
     result = prism("run", tmp_path / "nope", "--out", tmp_path / "out")
-    assert_user_error(result, "input folder not found", "nope")
+    user_error(result, "input folder not found", "nope")
 
 
 def test_invalid_config_is_a_one_line_error(tmp_path: Path) -> None:
@@ -96,29 +67,27 @@ def test_invalid_config_is_a_one_line_error(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("variants:\n  - name: x\n    format: TIFF\n    transforms: [{op: spin}]\n")
     result = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
-    assert_user_error(result, "bad.yaml", "variants")
+    user_error(result, "bad.yaml", "variants")
 
     missing = prism(
         "run", tmp_path / "in", "--out", tmp_path / "out", "--config", tmp_path / "no.yaml"
     )
-    assert_user_error(missing, "no.yaml")
+    user_error(missing, "no.yaml")
 
 
 def test_empty_folder_and_folder_without_images_are_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    assert_user_error(prism("run", tmp_path / "empty", "--out", tmp_path / "out"), "no files")
+    user_error(prism("run", tmp_path / "empty", "--out", tmp_path / "out"), "no files")
 
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "notes.txt").write_text("hello")
-    assert_user_error(
-        prism("run", tmp_path / "text", "--out", tmp_path / "out"), "no supported images"
-    )
+    user_error(prism("run", tmp_path / "text", "--out", tmp_path / "out"), "no supported images")
 
 
 def test_output_inside_the_input_is_refused(tmp_path: Path) -> None:
     image(tmp_path / "in" / "a.jpg")
     result = prism("run", tmp_path / "in", "--out", tmp_path / "in" / "out")
-    assert_user_error(result, "must not be inside")
+    user_error(result, "must not be inside")
 
 
 def test_out_that_cannot_be_a_folder_is_a_one_line_error(tmp_path: Path) -> None:
@@ -126,9 +95,9 @@ def test_out_that_cannot_be_a_folder_is_a_one_line_error(tmp_path: Path) -> None
     taken = tmp_path / "taken.txt"
     taken.write_text("not a folder")
 
-    assert_user_error(prism("run", tmp_path / "in", "--out", taken), "is a file, not a folder")
-    assert_user_error(prism("run", tmp_path / "in", "--out", taken / "out"), "taken.txt is a file")
-    assert_user_error(prism("run", tmp_path / "in", "--out", "/proc/prism"), "cannot write")
+    user_error(prism("run", tmp_path / "in", "--out", taken), "is a file, not a folder")
+    user_error(prism("run", tmp_path / "in", "--out", taken / "out"), "taken.txt is a file")
+    user_error(prism("run", tmp_path / "in", "--out", "/proc/prism"), "cannot write")
     assert taken.read_text() == "not a folder"
 
 
@@ -139,7 +108,7 @@ def test_config_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
 
     result = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
 
-    assert_user_error(result, "utf16.yaml", "not UTF-8")
+    user_error(result, "utf16.yaml", "not UTF-8")
     assert not (tmp_path / "out").exists()  # refused before anything was made
 
 
@@ -151,7 +120,7 @@ def test_clashing_output_keys_are_refused_before_any_upload(tmp_path: Path) -> N
 
     result = prism("run", photos, "--out", tmp_path / "out")
 
-    assert_user_error(
+    user_error(
         result,
         f"{photos / 'cat.jpg'}, {photos / 'cat.png'} -> photos/cat_",
         'output_key: "{dir}/{name}_{variant}.{ext}"',
@@ -168,13 +137,13 @@ def test_watermark_logos_a_local_run_cannot_use_are_one_line_errors(tmp_path: Pa
         "variants:\n  - {name: tiny}\n  - {name: marked, watermark: {image: assets/logo.png}}\n"
     )
     missing = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
-    assert_user_error(
+    user_error(
         missing, "watermark image assets/logo.png not found", str(tmp_path / "assets/logo.png")
     )
 
     config.write_text("watermark: {image: s3://brand/logo.png}\nvariants:\n  - {name: tiny}\n")
     remote = prism("run", tmp_path / "in", "--out", tmp_path / "out", "--config", config)
-    assert_user_error(remote, "s3://brand/logo.png", "a local run can only use a local file")
+    user_error(remote, "s3://brand/logo.png", "a local run can only use a local file")
 
 
 # --- pieces ----------------------------------------------------------------------------------
@@ -243,7 +212,7 @@ def test_scan_labels_hidden_files_and_non_images(tmp_path: Path) -> None:
 
 
 def test_demo_pipeline_is_the_default_plus_a_watermark_on_large() -> None:
-    text = resources.files("prism_cli").joinpath("demo_pipeline.yaml").read_text("utf-8")
+    text = resources.files("prism_cli.run").joinpath("demo_pipeline.yaml").read_text("utf-8")
     demo = parse_config(text)
     default = default_config()
 
@@ -394,13 +363,7 @@ def test_demo(tmp_path: Path) -> None:
 @needs_handlers
 def test_ctrl_c_stops_cleanly_and_writes_a_partial_log(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prism_cli.main", "demo", "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_child_env(),
-    )
+    process = start_prism("demo", "--out", out)
     deadline = time.monotonic() + 60
     # The function log is opened once the interrupt handler is in place.
     while not (out / "functions.log").exists() and time.monotonic() < deadline:

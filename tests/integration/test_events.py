@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from prism.aws.schema import from_item, job_item, source_item
 from prism.jobs import JobRecord
 from prism.messages import VariantTask
 from prism.records import SourceRecord
-from prism_cli.lambda_emulator import FakeLambdaContext
-from prism_cli.local_stack import LocalStack
+from prism_cli.local.lambda_emulator import FakeLambdaContext
+from prism_cli.local.stack import LocalStack
+from support.images import image_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +32,8 @@ def load_event(name: str) -> dict[str, Any]:
 
 def put_source(stack: LocalStack) -> str:
     bucket = stack.bucket_name("InputBucket")
-    data = io.BytesIO()
-    Image.new("RGB", (640, 480), "teal").save(data, "JPEG")
-    stack.clients.s3.put_object(Bucket=bucket, Key=SOURCE_KEY, Body=data.getvalue())
+    data = image_bytes((640, 480), "JPEG", "teal")
+    stack.clients.s3.put_object(Bucket=bucket, Key=SOURCE_KEY, Body=data)
     return bucket
 
 
@@ -77,14 +78,15 @@ def test_fanout_event(local_stack: LocalStack) -> None:
         TableName=local_stack.environment["PRISM_TABLE_NAME"],
         Key={"pk": {"S": f"SOURCE#{bucket}/{SOURCE_KEY}"}, "sk": {"S": "SOURCE"}},
     )["Item"]
-    assert SourceRecord.from_item(item).expected == 3
+    assert from_item(SourceRecord, item).expected == 3
     # A plain upload joins the day's default job.
     assert {task.job_id for task in tasks} == {"uploads-2026-11-27"}
-    job = JobRecord.from_item(
+    job = from_item(
+        JobRecord,
         local_stack.clients.dynamodb.get_item(
             TableName=local_stack.environment["PRISM_TABLE_NAME"],
             Key={"pk": {"S": "JOB#uploads-2026-11-27"}, "sk": {"S": "JOB"}},
-        )["Item"]
+        )["Item"],
     )
     assert (job.kind, job.status, job.sealed) == ("uploads", "running", False)
 
@@ -103,7 +105,7 @@ def test_worker_event(local_stack: LocalStack) -> None:
         status="processing",
         expected=2,
     )
-    dynamodb.put_item(TableName=table, Item=source.to_item())
+    dynamodb.put_item(TableName=table, Item=source_item(source))
     job = JobRecord(
         job_id=task.job_id,
         status="running",
@@ -112,7 +114,7 @@ def test_worker_event(local_stack: LocalStack) -> None:
         sealed=True,
         expected_sources=1,
     )
-    dynamodb.put_item(TableName=table, Item=job.to_item())
+    dynamodb.put_item(TableName=table, Item=job_item(job))
     handler = importlib.import_module("worker_handler").handler
 
     response = handler(event, context(local_stack, "WorkerFunction"))
@@ -125,16 +127,17 @@ def test_worker_event(local_stack: LocalStack) -> None:
     assert Image.open(io.BytesIO(thumbnail["Body"].read())).size == (256, 192)
     web = s3.get_object(Bucket=output_bucket, Key="holiday photos/beach (2)_web.webp")
     assert Image.open(io.BytesIO(web["Body"].read())).format == "WEBP"
-    record = SourceRecord.from_item(
+    record = from_item(
+        SourceRecord,
         dynamodb.get_item(
             TableName=table,
             Key={"pk": {"S": f"SOURCE#{bucket}/{SOURCE_KEY}"}, "sk": {"S": "SOURCE"}},
             ConsistentRead=True,
-        )["Item"]
+        )["Item"],
     )
     assert (record.done, record.status) == (2, "complete")
     # The job had one source; its last variant finished the job.
-    job_item = dynamodb.get_item(
+    job_after = dynamodb.get_item(
         TableName=table, Key={"pk": {"S": f"JOB#{task.job_id}"}, "sk": {"S": "JOB"}}
     )["Item"]
-    assert JobRecord.from_item(job_item).status == "complete"
+    assert from_item(JobRecord, job_after).status == "complete"

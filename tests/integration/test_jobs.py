@@ -3,112 +3,43 @@ and backfill requests."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import io
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 import pytest
-from PIL import Image
 
-from prism.aws.clients import open_clients
-from prism.aws.job_table import JobTable
 from prism.config import parse_config
-from prism.jobs import JobKind, JobProgress, JobRecord, JobStatus, utc_now
+from prism.jobs import JobKind, JobStatus
 from prism.keys import output_key
 from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef
-from prism.records import VariantRecord
-from prism_cli.lambda_emulator import (
-    FakeLambdaContext,
-    emulators_for,
-    forget_warm_state,
-    run_until_idle,
+from prism_cli.jobs.display import stages
+from prism_cli.local.lambda_emulator import FakeLambdaContext, forget_warm_state
+from prism_cli.local.stack import LocalStack
+from support.images import image_bytes
+from support.pipeline import (
+    THREE_VARIANTS,
+    create_job,
+    drain,
+    job_progress,
+    job_variants,
+    output_keys,
+    run_functions,
+    with_jobs,
 )
-from prism_cli.local_stack import LocalStack
 
 pytestmark = pytest.mark.integration
-T = TypeVar("T")
-
-THREE_VARIANTS = """
-variants:
-  - {name: small, transforms: [{op: thumbnail, width: 16, height: 16}], format: jpeg}
-  - {name: medium, transforms: [{op: thumbnail, width: 32, height: 32}], format: png}
-  - {name: large, transforms: [{op: thumbnail, width: 48, height: 48}], format: webp}
-"""
-
-
-def with_jobs(stack: LocalStack, action: Callable[[JobTable], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with open_clients() as clients:
-            return await action(JobTable(clients.dynamodb, stack.environment["PRISM_TABLE_NAME"]))
-
-    return asyncio.run(run())
-
-
-def create_job(stack: LocalStack, job_id: str, kind: JobKind = JobKind.SUBMIT) -> None:
-    job = JobRecord(job_id=job_id, status="running", kind=kind.value, created_at=utc_now())
-    assert with_jobs(stack, lambda jobs: jobs.create(job))
-
-
-def progress(stack: LocalStack, job_id: str) -> JobProgress:
-    return with_jobs(stack, lambda jobs: jobs.progress(job_id))
 
 
 def upload_images(stack: LocalStack, job_id: str, count: int) -> list[str]:
     bucket = stack.bucket_name("InputBucket")
     keys = []
     for n in range(count):
-        data = io.BytesIO()
-        Image.new("RGB", (60 + n, 40), (n * 10 % 256, 90, 160)).save(data, "JPEG")
+        data = image_bytes((60 + n, 40), "JPEG", (n * 10 % 256, 90, 160))
         key = f"uploads/{job_id}/image-{n:02d}.jpg"
         stack.clients.s3.put_object(
-            Bucket=bucket, Key=key, Body=data.getvalue(), Metadata={JOB_METADATA_KEY: job_id}
+            Bucket=bucket, Key=key, Body=data, Metadata={JOB_METADATA_KEY: job_id}
         )
         keys.append(key)
     return keys
-
-
-def run_functions(stack: LocalStack, *names: str, workers: int = 2) -> None:
-    emulators = [
-        emulator
-        for emulator in emulators_for(
-            stack.template,
-            stack.clients.sqs,
-            instances={"WorkerFunction": workers},
-            batching_window=0,
-        )
-        if emulator.function.logical_id in names
-    ]
-    run_until_idle(emulators, stack.clients.sqs, timeout=120, poll_seconds=0.2)
-    for emulator in emulators:
-        assert not emulator.errors, emulator.errors
-
-
-def drain(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
-    sqs = stack.clients.sqs
-    url = stack.queue_url(queue)
-    messages: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
-    ).get("Messages", []):
-        messages.extend(batch)
-        for message in batch:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
-
-
-def job_variants(stack: LocalStack, job_id: str) -> list[VariantRecord]:
-    async def collect(jobs: JobTable) -> list[VariantRecord]:
-        job = await jobs.require(job_id)
-        return [r async for r in jobs.records(job) if isinstance(r, VariantRecord)]
-
-    return with_jobs(stack, collect)
-
-
-def output_exists(stack: LocalStack, key: str) -> bool:
-    listing = stack.clients.s3.list_objects_v2(Bucket=stack.bucket_name("OutputBucket"), Prefix=key)
-    return any(item["Key"] == key for item in listing.get("Contents", []))
 
 
 def test_progress_is_exact_with_many_workers_and_duplicate_messages(
@@ -128,7 +59,7 @@ def test_progress_is_exact_with_many_workers_and_duplicate_messages(
         sqs.send_message(QueueUrl=local_stack.queue_url("VariantsQueue"), MessageBody=body)
     run_functions(local_stack, "WorkerFunction", workers=4)
 
-    job = progress(local_stack, "exact")
+    job = job_progress(local_stack, "exact")
     counters = job.counters
     assert job.job.status == JobStatus.COMPLETE
     assert (counters.sources_registered, counters.sources_loaded, counters.sources_finished) == (
@@ -139,8 +70,8 @@ def test_progress_is_exact_with_many_workers_and_duplicate_messages(
     assert (counters.variants_expected, counters.variants_done) == (24, 24)
     assert counters.variants_failed == counters.variants_skipped == 0
     assert counters.bytes_in > 0 and counters.bytes_out > 0
-    assert job.stages()["complete"] == (8, 8)
-    assert job.stages()["saving"] == (24, 24)
+    assert stages(job)["complete"] == (8, 8)
+    assert stages(job)["saving"] == (24, 24)
     assert len(job_variants(local_stack, "exact")) == 24
 
 
@@ -186,7 +117,7 @@ def test_cancelling_mid_job_skips_what_has_not_started(local_stack: LocalStack) 
     )
     run_functions(local_stack, "FanoutFunction", "WorkerFunction")
 
-    job = progress(local_stack, "halfway")
+    job = job_progress(local_stack, "halfway")
     counters = job.counters
     assert job.job.status == JobStatus.CANCELLED
     assert counters.variants_done == 6
@@ -204,9 +135,9 @@ def test_cancelling_mid_job_skips_what_has_not_started(local_stack: LocalStack) 
     by_name = {variant.name: variant for variant in config.variants}
     for record in skipped:
         key = output_key(record.key, by_name[record.variant], upload_prefix="uploads/")
-        assert not output_exists(local_stack, key)
+        assert key not in output_keys(local_stack)
     for record in (v for v in variants if v.status == "done"):
-        assert record.output_key and output_exists(local_stack, record.output_key)
+        assert record.output_key in output_keys(local_stack)
 
 
 def test_uploads_to_a_cancelled_job_are_registered_skipped(local_stack: LocalStack) -> None:
@@ -230,7 +161,7 @@ def test_backfill_requests_render_only_what_is_missing(local_stack: LocalStack) 
     local_stack.put_pipeline_config(THREE_VARIANTS)
     keys = upload_images(local_stack, "library", 3)  # plain uploads: the day's job
     run_functions(local_stack, "FanoutFunction", "WorkerFunction")
-    assert output_exists(local_stack, "library/image-00_small.jpg")
+    assert "library/image-00_small.jpg" in output_keys(local_stack)
 
     # A new variant is added; a backfill with missing_only renders just that one.
     local_stack.put_pipeline_config(
@@ -252,11 +183,11 @@ def test_backfill_requests_render_only_what_is_missing(local_stack: LocalStack) 
     with_jobs(local_stack, lambda jobs: jobs.seal("fill", 3))
     run_functions(local_stack, "FanoutFunction", "WorkerFunction")
 
-    job = progress(local_stack, "fill")
+    job = job_progress(local_stack, "fill")
     assert job.job.status == JobStatus.COMPLETE
     assert (job.counters.variants_expected, job.counters.variants_done) == (3, 3)
     assert {v.variant for v in job_variants(local_stack, "fill")} == {"square"}
-    assert output_exists(local_stack, "library/image-02_square.jpg")
+    assert "library/image-02_square.jpg" in output_keys(local_stack)
 
 
 def test_a_run_superseded_by_a_new_upload_still_adds_up(local_stack: LocalStack) -> None:
@@ -266,16 +197,17 @@ def test_a_run_superseded_by_a_new_upload_still_adds_up(local_stack: LocalStack)
     run_functions(local_stack, "FanoutFunction")
     # Overwritten before any worker ran: the first run can never finish.
     bucket = local_stack.bucket_name("InputBucket")
-    data = io.BytesIO()
-    Image.new("RGB", (70, 70), "navy").save(data, "JPEG")
     local_stack.clients.s3.put_object(
-        Bucket=bucket, Key=key, Body=data.getvalue(), Metadata={JOB_METADATA_KEY: "swap"}
+        Bucket=bucket,
+        Key=key,
+        Body=image_bytes((70, 70), "JPEG", "navy"),
+        Metadata={JOB_METADATA_KEY: "swap"},
     )
     with_jobs(local_stack, lambda jobs: jobs.seal("swap", 2))  # two uploads
 
     run_functions(local_stack, "FanoutFunction", "WorkerFunction")
 
-    job = progress(local_stack, "swap")
+    job = job_progress(local_stack, "swap")
     counters = job.counters
     assert job.job.status == JobStatus.COMPLETE
     assert (counters.sources_registered, counters.sources_finished) == (2, 2)

@@ -9,8 +9,6 @@ subprocess, as a user runs it.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 import os
 import select
@@ -21,22 +19,25 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from PIL import Image
 
-from prism.aws.clients import open_clients
-from prism.aws.job_table import JobTable
 from prism.config import parse_config
-from prism.jobs import JobProgress, JobRecord
+from prism.jobs import JobRecord
 from prism.messages import JOB_METADATA_KEY
-from prism_cli.lambda_emulator import SqsEventSourceEmulator, emulators_for, forget_warm_state
-from prism_cli.local_stack import LocalStack
+from prism_cli.connection import CONNECTION_FILE, write_connection_file
+from prism_cli.jobs.processing_log import ProcessingLog
+from prism_cli.local.lambda_emulator import SqsEventSourceEmulator, emulators_for, forget_warm_state
+from prism_cli.local.stack import LocalStack
 from prism_cli.main import main
-from prism_cli.processing_log import ProcessingLog
-from prism_cli.stack_target import CONNECTION_FILE, write_connection_file
+from support.cli import PRISM, child_env, one_line_error, prism, start_prism, user_error
+from support.images import image_bytes, image_file
+from support.pipeline import create_job, job_progress, output_keys, output_objects, with_jobs
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
 
 pytestmark = pytest.mark.integration
 
@@ -53,50 +54,11 @@ THREE_VARIANTS = (
 
 # --- helpers --------------------------------------------------------------------------------------
 def image(path: Path, size: tuple[int, int] = (320, 240), *, noise: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture = (
-        Image.effect_noise(size, 64).convert("RGB") if noise else Image.new("RGB", size, "teal")
-    )
-    picture.save(path, "JPEG", quality=90)
-    return path
-
-
-def image_bytes(size: tuple[int, int] = (200, 150)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, "orange").save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def table_of(stack: LocalStack) -> str:
-    return stack.template.outputs["ProcessingTableName"]
-
-
-def job_progress(stack: LocalStack, job_id: str) -> JobProgress:
-    async def read() -> JobProgress:
-        async with open_clients() as clients:
-            return await JobTable(clients.dynamodb, table_of(stack)).progress(job_id)
-
-    return asyncio.run(read())
+    return image_file(path, size, "JPEG", "teal", noise=noise, quality=90)
 
 
 def job_record(stack: LocalStack, job_id: str) -> JobRecord | None:
-    async def read() -> JobRecord | None:
-        async with open_clients() as clients:
-            return await JobTable(clients.dynamodb, table_of(stack)).get(job_id)
-
-    return asyncio.run(read())
-
-
-def output_keys(stack: LocalStack) -> dict[str, Any]:
-    """Output objects: key -> LastModified."""
-    s3 = stack.clients.s3
-    found: dict[str, Any] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.bucket_name("OutputBucket")
-    ):
-        for obj in page.get("Contents", []):
-            found[obj["Key"]] = obj["LastModified"]
-    return found
+    return with_jobs(stack, lambda jobs: jobs.get(job_id))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
@@ -105,15 +67,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = ""
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
-
-
-def one_line_error(err: str, *fragments: str) -> None:
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("prism: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture
@@ -354,7 +307,7 @@ def test_backfill_renders_existing_objects_and_missing_only_adds_a_new_variant(
     assert progress.job.kind == "backfill" and progress.job.status == "complete"
     assert progress.job.expected_sources == len(keys)  # no folder, no empty object
     assert progress.counters.variants_done == len(keys) * 2
-    before = output_keys(local_stack)
+    before = output_objects(local_stack)
     assert len(before) == len(keys) * 2
 
     # A new variant in the config; --missing-only renders just that one.
@@ -365,7 +318,7 @@ def test_backfill_renders_existing_objects_and_missing_only_adds_a_new_variant(
     progress = job_progress(local_stack, "fill-tiny")
     assert progress.job.status == "complete"
     assert progress.counters.variants_done == len(keys)
-    after = output_keys(local_stack)
+    after = output_objects(local_stack)
     new = set(after) - set(before)
     assert len(new) == len(keys) and all("_tiny." in key for key in new)
     assert {key: after[key] for key in before} == before  # nothing rewritten
@@ -451,7 +404,7 @@ def test_a_deployed_stack_is_found_by_name_and_wins_over_the_connection_file(
         outputs={"InputBucketName": "x"},
         parameters={},
     )
-    asyncio.run(_create_job(local_stack, "deployed-job"))
+    create_job(local_stack, "deployed-job", shards=4)
 
     assert main(["status", "deployed-job", "--stack", "prism-prod", "--json"]) == 0
     assert json.loads(cli_out(capsys))["job"] == "deployed-job"
@@ -463,17 +416,6 @@ def test_a_deployed_stack_is_found_by_name_and_wins_over_the_connection_file(
 
     assert main(["status", "deployed-job", "--stack", "nowhere"]) == 2
     one_line_error(capsys.readouterr().err, "no stack named 'nowhere'")
-
-
-async def _create_job(stack: LocalStack, job_id: str) -> None:
-    from prism.jobs import JobKind
-    from prism_cli.job_ids import new_job
-
-    async with open_clients() as clients:
-        created = await JobTable(clients.dynamodb, table_of(stack)).create(
-            new_job(job_id, JobKind.SUBMIT, shards=4, description=None)
-        )
-    assert created
 
 
 def test_no_stack_and_a_stale_connection_file_are_one_line_errors(
@@ -504,33 +446,9 @@ def test_no_stack_and_a_stale_connection_file_are_one_line_errors(
 
 
 # --- prism stack up -------------------------------------------------------------------------------
-def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PRISM_"))}
-
-
-def prism(*args: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prism_cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env=_child_env(),
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_stack_up_serves_other_commands_and_cleans_up(tmp_path: Path) -> None:
     image(tmp_path / "photos" / "one.jpg")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prism_cli.main", "stack", "up", "--port", "0", "--workers", "2"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=_child_env(),
-    )
+    server = start_prism("stack", "up", "--port", "0", "--workers", "2", cwd=tmp_path)
     connection = tmp_path / CONNECTION_FILE
     try:
         deadline = time.monotonic() + 90
@@ -543,11 +461,10 @@ def test_stack_up_serves_other_commands_and_cleans_up(tmp_path: Path) -> None:
         assert document["pid"] == server.pid
         assert document["outputs"]["InputBucketName"]
 
-        missing = prism("status", "nope", cwd=tmp_path)
-        assert missing.returncode == 2
-        one_line_error(missing.stderr, "no job named 'nope'")
+        missing = prism("status", "nope", cwd=tmp_path, timeout=180)
+        user_error(missing, "no job named 'nope'")
 
-        submitted = prism("submit", "photos", "--job", "first", cwd=tmp_path)
+        submitted = prism("submit", "photos", "--job", "first", cwd=tmp_path, timeout=180)
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
         assert submitted.stdout.splitlines()[0] == "first"
         assert "Job first complete" in submitted.stdout
@@ -585,9 +502,9 @@ def test_pipeline_config_show_and_set(
 
 
 # --- redrive --------------------------------------------------------------------------------------
-def queue_messages(stack: LocalStack, url: str) -> list[dict[str, Any]]:
+def queue_messages(stack: LocalStack, url: str) -> list[MessageTypeDef]:
     """Every message now in the queue (received, so hidden for a while)."""
-    found: list[dict[str, Any]] = []
+    found: list[MessageTypeDef] = []
     while batch := stack.clients.sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
     ).get("Messages", []):
@@ -614,7 +531,9 @@ def test_redrive_moves_dead_letters_back_to_their_queues(
     variants_dlq = local_stack.queue_url("VariantsDeadLetterQueue")
     # S3's test event waits in the uploads queue from the start: not ours to move.
     before = {m["Body"] for m in queue_messages(local_stack, outputs["UploadsQueueUrl"])}
-    attribute = {"trace": {"DataType": "String", "StringValue": "t-1"}}
+    attribute: dict[str, MessageAttributeValueTypeDef] = {
+        "trace": {"DataType": "String", "StringValue": "t-1"}
+    }
     for index in range(23):
         sqs.send_message(
             QueueUrl=variants_dlq, MessageBody=f"variant-{index}", MessageAttributes=attribute
@@ -649,12 +568,12 @@ class Terminal:
         self.master = master
         self.output = b""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "prism_cli.main", *args],
+            [*PRISM, *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,
             cwd=cwd,
-            env=_child_env(),
+            env=child_env(),
             close_fds=True,
         )
         os.close(slave)
@@ -699,7 +618,7 @@ class Terminal:
 @pytest.fixture
 def unsealed_job(local_stack: LocalStack, connected: Path) -> str:
     """A job that keeps running: nobody has sealed it."""
-    asyncio.run(_create_job(local_stack, "waiting"))
+    create_job(local_stack, "waiting", shards=4)
     return "waiting"
 
 
@@ -731,15 +650,7 @@ def test_ctrl_c_on_a_terminal_asks_before_cancelling(
 def test_ctrl_c_without_a_terminal_detaches(
     local_stack: LocalStack, connected: Path, unsealed_job: str
 ) -> None:
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "prism_cli.main", "status", unsealed_job, "--watch"],
-        cwd=connected,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_child_env(),
-    )
+    follower = start_prism("status", unsealed_job, "--watch", cwd=connected)
     time.sleep(3)  # following (a pipe shows the display only at the end)
     assert follower.poll() is None, follower.communicate()
     follower.send_signal(signal.SIGINT)
@@ -750,62 +661,11 @@ def test_ctrl_c_without_a_terminal_detaches(
 
 
 # --- pure pieces ----------------------------------------------------------------------------
-def test_source_outcomes_in_a_job_log() -> None:
-    from prism.records import SourceRecord, VariantRecord
-    from prism_cli.job_log import JobRecords, build_job_log
-
-    def source(key: str, status: str, **fields: Any) -> SourceRecord:
-        return SourceRecord(bucket="in", key=key, job_id="j", run_id="r", status=status, **fields)
-
-    def variant(key: str, name: str, status: str, run: str = "r", **fields: Any) -> VariantRecord:
-        return VariantRecord(
-            bucket="in", key=key, variant=name, run_id=run, status=status, **fields
-        )
-
-    records = JobRecords()
-    for record in [
-        source("ok.jpg", "complete", expected=2, done=2),
-        variant("ok.jpg", "a", "done", output_key="ok_a.jpg"),
-        variant("ok.jpg", "b", "done", output_key="ok_b.jpg"),
-        variant("ok.jpg", "c", "failed", run="old", reason="corrupt"),  # an older run's
-        source("bad.jpg", "complete_with_failures", expected=2, failed=1, done=1),
-        variant("bad.jpg", "a", "failed", reason="encode_failed", error="boom"),
-        variant("bad.jpg", "b", "done", output_key="bad_b.jpg"),
-        source("late.jpg", "skipped", expected=2, skipped=2, reason="cancelled"),
-        source("gone.jpg", "complete_with_failures", expected=0, reason="source_missing"),
-        source("busy.jpg", "processing", expected=2, done=1),
-        variant("busy.jpg", "a", "done", output_key="busy_a.jpg"),
-    ]:
-        records.add(record)
-    job = JobRecord(job_id="j", status="running", kind="submit", created_at="2026-05-01T00:00:00")
-
-    log = build_job_log(job, records, "out")
-
-    assert log.successful == ["s3://in/ok.jpg"]
-    assert [(p.path, p.done, p.not_done) for p in log.partial] == [
-        ("s3://in/bad.jpg", ["b"], {"a": "encode_failed: boom"})
-    ]
-    assert [(f.path, f.error) for f in log.failed] == [("s3://in/gone.jpg", "source_missing")]
-    assert [(s.path, s.reason) for s in log.skipped] == [("s3://in/late.jpg", "cancelled")]
-    assert log.pending == ["s3://in/busy.jpg"]
-    assert {v.output for v in log.variants if v.status == "done"} == {
-        "s3://out/ok_a.jpg",
-        "s3://out/ok_b.jpg",
-        "s3://out/bad_b.jpg",
-        "s3://out/busy_a.jpg",
-    }
-    assert log.summary.variants_failed == 1  # not the older run's
-    failed_only = build_job_log(job, records, "out", failed_only=True)
-    assert failed_only.successful == [] and failed_only.pending == []
-    assert [v.variant for v in failed_only.variants] == ["a"]
-    assert [p.path for p in failed_only.partial] == ["s3://in/bad.jpg"]
-
-
 def test_stack_precedence_and_names(tmp_path: Path) -> None:
     from prism_cli.errors import UserError
-    from prism_cli.job_feed import S3Location
-    from prism_cli.job_ids import check_job_id, new_job_id
-    from prism_cli.stack_target import StackTarget, resolve_target
+    from prism_cli.jobs.ids import check_job_id, new_job_id
+    from prism_cli.jobs.s3_urls import S3Location
+    from prism_cli.jobs.target import StackTarget, resolve_target
 
     with pytest.raises(UserError, match="either --stack or --local"):
         resolve_target("a", local=True, cwd=tmp_path, environ={})

@@ -17,7 +17,8 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from prism.settings import Settings
-from prism_cli.lambda_emulator import (
+from prism_cli.errors import TemplateError
+from prism_cli.local.lambda_emulator import (
     FakeLambdaContext,
     InvalidBatchResponse,
     SqsEventSourceEmulator,
@@ -27,8 +28,8 @@ from prism_cli.lambda_emulator import (
     load_handler,
     run_until_idle,
 )
-from prism_cli.local_stack import LocalStack, local_environment
-from prism_cli.template import StackContext, TemplateError, load_template
+from prism_cli.local.stack import LocalStack, local_environment
+from prism_cli.local.template import StackContext, load_template
 
 ACCOUNT = "123456789012"
 

@@ -1,10 +1,10 @@
-"""The local stack's moto SQS under concurrent pollers (see prism_cli.moto_sqs).
+"""The local stack's moto SQS under concurrent pollers (see prism_cli.local.moto_sqs).
 
 Several threads receive from one queue whose messages go to a dead-letter queue after one
 receive. Unpatched moto fails some of those receives with a 500 (``list.remove(x): x not
 in list`` while moving a message to the DLQ), and the messages that receive had taken stay
 invisible for the queue's visibility timeout. The session's moto server is a
-:class:`prism_cli.local_stack.MotoServer`, which serialises them.
+:class:`prism_cli.local.stack.MotoServer`, which serialises them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 from botocore.config import Config
+
+from prism_cli.local.stack import MotoServer
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -43,10 +45,10 @@ def sqs_client(endpoint: str) -> SQSClient:
 
 
 @pytest.fixture
-def queues(moto_endpoint: str) -> Iterator[tuple[str, str]]:
+def queues(moto_server: MotoServer) -> Iterator[tuple[str, str]]:
     """(queue, dead-letter queue): a message received once goes to the DLQ on the next
     receive; received messages stay invisible for 720 s, as in the variants queue."""
-    sqs = sqs_client(moto_endpoint)
+    sqs = sqs_client(moto_server.endpoint)
     suffix = uuid.uuid4().hex[:8]
     dlq = sqs.create_queue(QueueName=f"race-dlq-{suffix}")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
@@ -65,10 +67,10 @@ def queues(moto_endpoint: str) -> Iterator[tuple[str, str]]:
 
 
 def test_concurrent_receives_strand_nothing_and_lose_nothing(
-    moto_endpoint: str, queues: tuple[str, str]
+    moto_server: MotoServer, queues: tuple[str, str]
 ) -> None:
     queue, dlq = queues
-    sqs = sqs_client(moto_endpoint)
+    sqs = sqs_client(moto_server.endpoint)
     for start in range(0, MESSAGES, 10):
         sqs.send_message_batch(
             QueueUrl=queue,
@@ -84,7 +86,7 @@ def test_concurrent_receives_strand_nothing_and_lose_nothing(
     deadline = time.monotonic() + 30
 
     def poll() -> None:
-        client = sqs_client(moto_endpoint)
+        client = sqs_client(moto_server.endpoint)
         start_together.wait()
         while time.monotonic() < deadline:
             try:
@@ -132,15 +134,15 @@ def test_concurrent_receives_strand_nothing_and_lose_nothing(
 
 
 def test_a_long_poll_is_woken_by_a_send_while_others_keep_working(
-    moto_endpoint: str, queues: tuple[str, str]
+    moto_server: MotoServer, queues: tuple[str, str]
 ) -> None:
     queue, _ = queues
-    sqs = sqs_client(moto_endpoint)
+    sqs = sqs_client(moto_server.endpoint)
     received: list[str] = []
 
     def long_poll() -> None:
         messages = (
-            sqs_client(moto_endpoint)
+            sqs_client(moto_server.endpoint)
             .receive_message(QueueUrl=queue, WaitTimeSeconds=10)
             .get("Messages", [])
         )

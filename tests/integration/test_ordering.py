@@ -4,39 +4,41 @@ always end, and the races between them, each forced with a deliberate interleavi
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
 
 import prism.worker
-from prism.aws.clients import open_clients
-from prism.aws.processing_table import ProcessingTable, Registration
-from prism.aws.storage import ObjectHead, ObjectStore
+from prism.aws.processing_table import ProcessingTable
+from prism.aws.storage import ObjectStore
+from prism.config import Variant
+from prism.imaging import RenderedVariant, Source, render_variant
 from prism.jobs import JobCounters, JobStatus
 from prism.messages import JOB_METADATA_KEY
+from prism.ports import ObjectHead, Registration
 from prism.records import SourceRecord, VariantRecord
-from prism_cli.lambda_emulator import (
-    FakeLambdaContext,
-    emulators_for,
-    load_function_handler,
-    run_until_idle,
-    sqs_event,
-)
-from prism_cli.local_stack import LocalStack
-
-from .test_jobs import (
+from prism_cli.local.lambda_emulator import FakeLambdaContext, load_function_handler, sqs_event
+from prism_cli.local.stack import LocalStack
+from support.images import image_bytes, pixel
+from support.pipeline import (
+    NO_BACKOFF,
     create_job,
     drain,
+    job_progress,
     job_variants,
-    progress,
+    output_image,
+    output_keys,
     run_functions,
     with_jobs,
+    with_processing,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +49,8 @@ variants:
 """
 
 
-def image(colour: str, fmt: str = "PNG", size: tuple[int, int] = (60, 40)) -> bytes:
-    data = io.BytesIO()
-    Image.new("RGB", size, colour).save(data, fmt)
-    return data.getvalue()
+def image(colour: str, fmt: str = "PNG") -> bytes:
+    return image_bytes((60, 40), fmt, colour)
 
 
 def put(stack: LocalStack, key: str, data: bytes, job: str | None = None) -> None:
@@ -67,33 +67,19 @@ def output_head(stack: LocalStack, key: str) -> dict[str, Any]:
 
 
 def output_colour(stack: LocalStack, key: str) -> tuple[int, ...]:
-    body = stack.clients.s3.get_object(Bucket=stack.bucket_name("OutputBucket"), Key=key)["Body"]
-    return tuple(Image.open(io.BytesIO(body.read())).convert("RGB").getpixel((5, 5)))
-
-
-def output_keys(stack: LocalStack) -> set[str]:
-    listing = stack.clients.s3.list_objects_v2(Bucket=stack.bucket_name("OutputBucket"))
-    return {item["Key"] for item in listing.get("Contents", [])}
-
-
-def table(stack: LocalStack, action: Callable[[ProcessingTable], Any]) -> Any:
-    async def run() -> Any:
-        async with open_clients() as clients:
-            return await action(
-                ProcessingTable(clients.dynamodb, stack.environment["PRISM_TABLE_NAME"])
-            )
-
-    return asyncio.run(run())
+    return pixel(output_image(stack, key).convert("RGB"), (5, 5))
 
 
 def current_source(stack: LocalStack, key: str) -> SourceRecord:
-    record = table(stack, lambda t: t.get_source(stack.bucket_name("InputBucket"), key))
+    record = with_processing(stack, lambda t: t.get_source(stack.bucket_name("InputBucket"), key))
     assert record is not None
     return record
 
 
 def variants_of(stack: LocalStack, key: str) -> dict[str, VariantRecord]:
-    _, variants = table(stack, lambda t: t.source_state(stack.bucket_name("InputBucket"), key))
+    _, variants = with_processing(
+        stack, lambda t: t.source_state(stack.bucket_name("InputBucket"), key)
+    )
     return dict(variants)
 
 
@@ -128,7 +114,7 @@ def test_two_sources_mapping_to_one_output_key_never_overwrite_each_other(
     assert output_keys(local_stack) == {"pets/cat_small.jpg", "pets/cat_web.png"}
     assert output_head(local_stack, "pets/cat_web.png")["Metadata"]["prism-run"] == winner.run_id
     assert output_colour(local_stack, "pets/cat_web.png")[0] > 200  # red
-    assert progress(local_stack, "clash").job.status == JobStatus.COMPLETE_WITH_FAILURES
+    assert job_progress(local_stack, "clash").job.status == JobStatus.COMPLETE_WITH_FAILURES
 
     # Re-uploading the winner is not a conflict: it keeps its claim.
     put(local_stack, "uploads/pets/cat.jpg", image("green", "JPEG"), "clash")
@@ -181,7 +167,7 @@ class HeldWrite:
         monkeypatch.setattr(ObjectStore, "head", head)
 
 
-def invoke_worker_in_thread(stack: LocalStack, messages: list[Any]) -> threading.Thread:
+def invoke_worker_in_thread(stack: LocalStack, messages: list[MessageTypeDef]) -> threading.Thread:
     worker = stack.template.function("WorkerFunction")
     handler = load_function_handler(worker)
     event = sqs_event(messages, stack.template.queue("VariantsQueue").arn, "us-east-1")
@@ -258,7 +244,7 @@ def test_an_upload_overwritten_before_its_fan_out_still_ends_its_job(
     seal(local_stack, "job-b", 1)
     run_functions(local_stack, "FanoutFunction", "WorkerFunction")
 
-    job_a, job_b = progress(local_stack, "job-a"), progress(local_stack, "job-b")
+    job_a, job_b = job_progress(local_stack, "job-a"), job_progress(local_stack, "job-b")
     assert job_a.job.status == JobStatus.COMPLETE
     assert (job_a.counters.sources_registered, job_a.counters.sources_finished) == (1, 1)
     assert job_a.counters.sources_skipped == 1 and job_a.counters.variants_expected == 0
@@ -277,7 +263,7 @@ def test_an_upload_deleted_before_its_fan_out_ends_its_job_as_failed(
     )
     seal(local_stack, "vanished", 1)
     run_functions(local_stack, "FanoutFunction", "WorkerFunction")
-    job = progress(local_stack, "vanished")
+    job = job_progress(local_stack, "vanished")
     assert job.job.status == JobStatus.COMPLETE_WITH_FAILURES
     assert (job.counters.sources_finished, job.counters.sources_failed) == (1, 1)
 
@@ -328,11 +314,11 @@ def test_superseding_a_run_that_completes_meanwhile_counts_it_once(
         )
         assert registration is Registration.REGISTERED
 
-    table(local_stack, scenario)
-    old = progress(local_stack, "old").counters
+    with_processing(local_stack, scenario)
+    old = job_progress(local_stack, "old").counters
     assert (old.sources_registered, old.sources_finished, old.variants_done) == (1, 1, 1)
     assert old.variants_skipped == 0
-    assert progress(local_stack, "new").counters.sources_registered == 1
+    assert job_progress(local_stack, "new").counters.sources_registered == 1
 
 
 # --- 8. a message that exhausts its retries still ends its job; a redrive corrects it -------
@@ -348,7 +334,7 @@ def test_exhausted_variants_end_their_job_and_a_redrive_corrects_the_counts(
     s3.delete_bucket(Bucket=output_bucket)  # every write fails: an outage, not bad input
     run_all(local_stack, failures_expected=True)
 
-    job = progress(local_stack, "outage")
+    job = job_progress(local_stack, "outage")
     assert job.job.status == JobStatus.COMPLETE_WITH_FAILURES
     assert (job.counters.variants_failed, job.counters.sources_failed) == (2, 1)
     dead = drain(local_stack, "VariantsDeadLetterQueue")
@@ -361,7 +347,7 @@ def test_exhausted_variants_end_their_job_and_a_redrive_corrects_the_counts(
         sqs.send_message(QueueUrl=variants_url, MessageBody=message["Body"])
     run_all(local_stack)
 
-    job = progress(local_stack, "outage")
+    job = job_progress(local_stack, "outage")
     assert job.job.status == JobStatus.COMPLETE
     counters = job.counters
     assert (counters.variants_done, counters.variants_failed) == (2, 0)
@@ -387,7 +373,7 @@ def test_an_exhausted_upload_ends_its_job_and_a_redrive_counts_it_once(
 
     monkeypatch.setattr(prism.fanout.FanOut, "_fan_out", broken)
     run_all(local_stack, failures_expected=True)
-    job = progress(local_stack, "stuck")
+    job = job_progress(local_stack, "stuck")
     assert job.job.status == JobStatus.COMPLETE_WITH_FAILURES
     assert (job.counters.sources_registered, job.counters.sources_failed) == (1, 1)
 
@@ -397,20 +383,15 @@ def test_an_exhausted_upload_ends_its_job_and_a_redrive_counts_it_once(
             QueueUrl=local_stack.queue_url("UploadsQueue"), MessageBody=message["Body"]
         )
     run_all(local_stack)
-    job = progress(local_stack, "stuck")
+    job = job_progress(local_stack, "stuck")
     assert job.job.status == JobStatus.COMPLETE
     assert (job.counters.sources_registered, job.counters.sources_finished) == (1, 1)
     assert (job.counters.sources_failed, job.counters.variants_done) == (0, 2)
 
 
 def run_all(stack: LocalStack, *, failures_expected: bool = False) -> None:
-    emulators = emulators_for(
-        stack.template, stack.clients.sqs, batching_window=0, retry_backoff=lambda _: 0
-    )
-    run_until_idle(emulators, stack.clients.sqs, timeout=120, poll_seconds=0.2)
-    if not failures_expected:
-        for emulator in emulators:
-            assert not emulator.errors, emulator.errors
+    """Every function, one instance each, failed messages retried at once."""
+    run_functions(stack, workers=1, retry_backoff=NO_BACKOFF, failures_expected=failures_expected)
 
 
 # --- 9. output keys S3 would refuse ----------------------------------------------------------
@@ -442,11 +423,10 @@ def test_a_missing_watermark_logo_has_its_own_reason(local_stack: LocalStack) ->
 @pytest.fixture
 def render_count(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     rendered: list[str] = []
-    original = prism.worker.render_variant
 
-    def counting(image: Any, variant: Any, *args: Any) -> Any:
+    def counting(image: Source | Image.Image, variant: Variant, *args: Any) -> RenderedVariant:
         rendered.append(variant.name)
-        return original(image, variant, *args)
+        return render_variant(image, variant, *args)
 
     monkeypatch.setattr(prism.worker, "render_variant", counting)
     yield rendered
@@ -497,6 +477,7 @@ def test_sources_not_started_before_the_timeout_are_handed_back(
     assert len(messages) == 4
     worker = local_stack.template.function("WorkerFunction")
     context = ShortOnTime.for_function(worker)
+    assert isinstance(context, ShortOnTime)
     context.answers = [100_000]
     response = load_function_handler(worker)(
         sqs_event(messages, local_stack.template.queue("VariantsQueue").arn, "us-east-1"), context

@@ -3,17 +3,19 @@ fan-out handler -> variants queue -> worker handler -> output bucket + processin
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pytest
-from PIL import Image
 
 import prism.worker
-from prism.records import SOURCE_SK, SourceRecord, VariantRecord, source_pk
-from prism_cli.lambda_emulator import default_backoff, emulators_for, run_until_idle
-from prism_cli.local_stack import LocalStack
+from prism.aws.schema import from_item, source_key, source_pk
+from prism.imaging import Source, decode_source
+from prism.records import SourceRecord, VariantRecord
+from prism_cli.local.lambda_emulator import default_backoff, emulators_for, run_until_idle
+from prism_cli.local.stack import LocalStack
+from support.images import image_bytes, pixel, pixels
+from support.pipeline import NO_BACKOFF, output_image, run_functions
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +29,6 @@ variants:
 """
 
 
-def image_bytes(size: tuple[int, int], fmt: str = "JPEG", colour: str = "orange") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, fmt)
-    return buffer.getvalue()
-
-
 def upload(stack: LocalStack, key: str, data: bytes) -> str:
     bucket = stack.bucket_name("InputBucket")
     stack.clients.s3.put_object(Bucket=bucket, Key=key, Body=data)
@@ -40,27 +36,23 @@ def upload(stack: LocalStack, key: str, data: bytes) -> str:
 
 
 def run_pipeline(stack: LocalStack, workers: int = 2, *, failures_expected: bool = False) -> None:
-    emulators = emulators_for(
-        stack.template,
-        stack.clients.sqs,
-        instances={"WorkerFunction": workers},
-        batching_window=0,
+    run_functions(
+        stack,
+        workers=workers,
         # Failures are retried at once: the test is about where they end, not the wait.
-        retry_backoff=(lambda _: 0) if failures_expected else default_backoff,
+        retry_backoff=NO_BACKOFF if failures_expected else default_backoff,
+        timeout=90,
+        failures_expected=failures_expected,
     )
-    run_until_idle(emulators, stack.clients.sqs, timeout=90, poll_seconds=0.2)
-    if not failures_expected:
-        for emulator in emulators:
-            assert not emulator.errors, emulator.errors
 
 
 def source_record(stack: LocalStack, bucket: str, key: str) -> SourceRecord:
     item = stack.clients.dynamodb.get_item(
         TableName=stack.environment["PRISM_TABLE_NAME"],
-        Key={"pk": {"S": source_pk(bucket, key)}, "sk": {"S": SOURCE_SK}},
+        Key=source_key(bucket, key),
         ConsistentRead=True,
     )["Item"]
-    return SourceRecord.from_item(item)
+    return from_item(SourceRecord, item)
 
 
 def variant_records(stack: LocalStack, bucket: str, key: str) -> dict[str, VariantRecord]:
@@ -70,13 +62,8 @@ def variant_records(stack: LocalStack, bucket: str, key: str) -> dict[str, Varia
         ExpressionAttributeValues={":pk": {"S": source_pk(bucket, key)}, ":v": {"S": "VARIANT#"}},
         ConsistentRead=True,
     )["Items"]
-    records = [VariantRecord.from_item(item) for item in items]
+    records = [from_item(VariantRecord, item) for item in items]
     return {record.variant: record for record in records}
-
-
-def output(stack: LocalStack, key: str) -> Image.Image:
-    body = stack.clients.s3.get_object(Bucket=stack.bucket_name("OutputBucket"), Key=key)["Body"]
-    return Image.open(io.BytesIO(body.read()))
 
 
 def test_an_upload_becomes_every_variant_and_a_complete_record(local_stack: LocalStack) -> None:
@@ -85,8 +72,8 @@ def test_an_upload_becomes_every_variant_and_a_complete_record(local_stack: Loca
 
     run_pipeline(local_stack)
 
-    thumbnail = output(local_stack, "test_thumbnail.jpg")
-    web = output(local_stack, "test_web.webp")
+    thumbnail = output_image(local_stack, "test_thumbnail.jpg")
+    web = output_image(local_stack, "test_web.webp")
     assert (thumbnail.format, thumbnail.size) == ("JPEG", (50, 25))
     assert (web.format, web.size) == ("WEBP", (120, 60))
     source = source_record(local_stack, bucket, "uploads/test.jpg")
@@ -108,9 +95,9 @@ def test_default_config_renders_the_built_in_variants(local_stack: LocalStack) -
 
     run_pipeline(local_stack)
 
-    assert output(local_stack, "photos/beach day_thumbnail.jpg").size == (256, 128)
-    assert output(local_stack, "photos/beach day_web.webp").size == (1280, 640)
-    assert output(local_stack, "photos/beach day_large.jpg").size == (1920, 960)
+    assert output_image(local_stack, "photos/beach day_thumbnail.jpg").size == (256, 128)
+    assert output_image(local_stack, "photos/beach day_web.webp").size == (1280, 640)
+    assert output_image(local_stack, "photos/beach day_large.jpg").size == (1920, 960)
     assert source_record(local_stack, bucket, "uploads/photos/beach day.png").done == 3
 
 
@@ -121,7 +108,7 @@ def test_awkward_keys_are_decoded_once(local_stack: LocalStack) -> None:
 
     run_pipeline(local_stack)
 
-    assert output(local_stack, "Été 2024/a+b (1)%20ü_thumbnail.jpg").size == (50, 50)
+    assert output_image(local_stack, "Été 2024/a+b (1)%20ü_thumbnail.jpg").size == (50, 50)
     assert source_record(local_stack, bucket, key).status == "complete"
 
 
@@ -161,11 +148,10 @@ def test_a_source_is_decoded_once_for_all_its_variants(
         TWO_VARIANTS + "  - {name: square, transforms: [{op: resize, width: 30, height: 30}]}\n"
     )
     decodes: list[int] = []
-    real_decode = prism.worker.decode_source
 
-    def counting_decode(data: bytes, **kwargs: Any) -> Any:
+    def counting_decode(data: bytes, **kwargs: Any) -> Source:
         decodes.append(len(data))
-        return real_decode(data, **kwargs)
+        return decode_source(data, **kwargs)
 
     monkeypatch.setattr(prism.worker, "decode_source", counting_decode)
     bucket = upload(local_stack, "uploads/once.jpg", image_bytes((400, 300)))
@@ -245,22 +231,19 @@ def test_text_and_logo_watermarks_reach_the_output(local_stack: LocalStack) -> N
             watermark: {image: assets/logo.png, position: bottom-right, opacity: 1, scale: 0.25}
         """
     )
-    logo = io.BytesIO()
-    Image.new("RGB", (40, 40), "blue").save(logo, "PNG")
-    bucket = upload(local_stack, "assets/logo.png", logo.getvalue())  # outside uploads/
+    logo = image_bytes((40, 40), "PNG", "blue")
+    bucket = upload(local_stack, "assets/logo.png", logo)  # outside uploads/
     upload(local_stack, "uploads/plain.png", image_bytes((200, 200), "PNG", "white"))
 
     run_pipeline(local_stack)
 
     assert source_record(local_stack, bucket, "uploads/plain.png").done == 2
-    text = output(local_stack, "plain_text.png").convert("RGB")
-    red_pixels = sum(
-        1 for r, g, b in text.crop((0, 0, 100, 60)).get_flattened_data() if r > 200 and g < 80
-    )
+    text = output_image(local_stack, "plain_text.png").convert("RGB")
+    red_pixels = sum(1 for r, g, b in pixels(text.crop((0, 0, 100, 60))) if r > 200 and g < 80)
     assert red_pixels > 20
-    stamped = output(local_stack, "plain_logo.png").convert("RGB")
-    assert stamped.getpixel((190, 190))[2] > 200 and stamped.getpixel((190, 190))[0] < 60
-    assert stamped.getpixel((10, 10)) == (255, 255, 255)
+    stamped = output_image(local_stack, "plain_logo.png").convert("RGB")
+    assert pixel(stamped, (190, 190))[2] > 200 and pixel(stamped, (190, 190))[0] < 60
+    assert pixel(stamped, (10, 10)) == (255, 255, 255)
 
 
 def test_an_overwritten_source_is_never_rendered_stale(local_stack: LocalStack) -> None:
@@ -278,6 +261,6 @@ def test_an_overwritten_source_is_never_rendered_stale(local_stack: LocalStack) 
     upload(local_stack, "uploads/swap.png", image_bytes((90, 90), "PNG", "blue"))
     run_pipeline(local_stack)
 
-    assert output(local_stack, "swap_web.webp").convert("RGB").getpixel((45, 45))[2] > 200
+    assert pixel(output_image(local_stack, "swap_web.webp").convert("RGB"), (45, 45))[2] > 200
     source = source_record(local_stack, bucket, "uploads/swap.png")
     assert (source.status, source.done, source.expected) == ("complete", 2, 2)

@@ -13,25 +13,38 @@ from rich.console import Console
 
 from prism.jobs import JobRecord
 from prism.records import SourceRecord, VariantRecord
-from prism_cli.job_log import JobRecords, build_job_log, print_log, source_outcome
-from prism_cli.local_paths import LocalPaths
-from prism_cli.processing_log import (
+from prism_cli.jobs.log import JobRecords, build_job_log, print_log, source_outcome
+from prism_cli.jobs.processing_log import (
     FailedFile,
     PartialFile,
     ProcessingLog,
     SkippedFile,
     VariantEntry,
 )
-from prism_cli.results import DeadLetters
-from prism_cli.run_log import file_outcome
-from prism_cli.runner import RunResult, print_summary
+from prism_cli.run.dead_letters import DeadLetters
+from prism_cli.run.local_paths import LocalPaths
+from prism_cli.run.run_log import file_outcome
+from prism_cli.run.summary import RunResult, print_summary
 
 
 def source(key: str = "a.jpg", status: str = "complete", **fields: Any) -> SourceRecord:
     return SourceRecord(bucket="in", key=key, job_id="j", run_id="r", status=status, **fields)
 
 
-def entry(variant: str, status: str, reason: str | None = None, error: str | None = None) -> Any:
+def variant(key: str, name: str, status: str, run: str = "r", **fields: Any) -> VariantRecord:
+    return VariantRecord(bucket="in", key=key, variant=name, run_id=run, status=status, **fields)
+
+
+def job_records(*records: SourceRecord | VariantRecord) -> JobRecords:
+    collected = JobRecords()
+    for record in records:
+        collected.add(record)
+    return collected
+
+
+def entry(
+    variant: str, status: str, reason: str | None = None, error: str | None = None
+) -> VariantEntry:
     return VariantEntry(path="a.jpg", variant=variant, status=status, reason=reason, error=error)
 
 
@@ -86,17 +99,13 @@ def test_a_stopped_run_counts_unrecorded_variants_as_not_done() -> None:
 
 
 def test_job_log_lists_partial_sources_and_counts_them() -> None:
-    records = JobRecords()
-    for record in [
+    records = job_records(
         source("part.jpg", "complete_with_failures", expected=2, done=1, failed=1),
-        VariantRecord(bucket="in", key="part.jpg", variant="a", run_id="r", status="done"),
-        VariantRecord(
-            bucket="in", key="part.jpg", variant="b", run_id="r", status="failed", reason="corrupt"
-        ),
+        variant("part.jpg", "a", "done"),
+        variant("part.jpg", "b", "failed", reason="corrupt"),
         source("ok.jpg", expected=1, done=1),
-        VariantRecord(bucket="in", key="ok.jpg", variant="a", run_id="r", status="done"),
-    ]:
-        records.add(record)
+        variant("ok.jpg", "a", "done"),
+    )
     job = JobRecord(job_id="j", status="complete_with_failures", kind="submit", created_at="x")
 
     log = build_job_log(job, records, "out")
@@ -117,6 +126,44 @@ def test_job_log_lists_partial_sources_and_counts_them() -> None:
     failed_only = build_job_log(job, records, "out", failed_only=True)
     assert [p.path for p in failed_only.partial] == ["s3://in/part.jpg"]
     assert [v.variant for v in failed_only.variants] == ["b"]
+
+
+def test_source_outcomes_in_a_job_log() -> None:
+    records = job_records(
+        source("ok.jpg", "complete", expected=2, done=2),
+        variant("ok.jpg", "a", "done", output_key="ok_a.jpg"),
+        variant("ok.jpg", "b", "done", output_key="ok_b.jpg"),
+        variant("ok.jpg", "c", "failed", run="old", reason="corrupt"),  # an older run's
+        source("bad.jpg", "complete_with_failures", expected=2, failed=1, done=1),
+        variant("bad.jpg", "a", "failed", reason="encode_failed", error="boom"),
+        variant("bad.jpg", "b", "done", output_key="bad_b.jpg"),
+        source("late.jpg", "skipped", expected=2, skipped=2, reason="cancelled"),
+        source("gone.jpg", "complete_with_failures", expected=0, reason="source_missing"),
+        source("busy.jpg", "processing", expected=2, done=1),
+        variant("busy.jpg", "a", "done", output_key="busy_a.jpg"),
+    )
+    job = JobRecord(job_id="j", status="running", kind="submit", created_at="2026-05-01T00:00:00")
+
+    log = build_job_log(job, records, "out")
+
+    assert log.successful == ["s3://in/ok.jpg"]
+    assert [(p.path, p.done, p.not_done) for p in log.partial] == [
+        ("s3://in/bad.jpg", ["b"], {"a": "encode_failed: boom"})
+    ]
+    assert [(f.path, f.error) for f in log.failed] == [("s3://in/gone.jpg", "source_missing")]
+    assert [(s.path, s.reason) for s in log.skipped] == [("s3://in/late.jpg", "cancelled")]
+    assert log.pending == ["s3://in/busy.jpg"]
+    assert {v.output for v in log.variants if v.status == "done"} == {
+        "s3://out/ok_a.jpg",
+        "s3://out/ok_b.jpg",
+        "s3://out/bad_b.jpg",
+        "s3://out/busy_a.jpg",
+    }
+    assert log.summary.variants_failed == 1  # not the older run's
+    failed_only = build_job_log(job, records, "out", failed_only=True)
+    assert failed_only.successful == [] and failed_only.pending == []
+    assert [v.variant for v in failed_only.variants] == ["a"]
+    assert [p.path for p in failed_only.partial] == ["s3://in/bad.jpg"]
 
 
 def test_a_past_run_does_not_replace_the_current_one() -> None:

@@ -1,29 +1,25 @@
 import json
 from pathlib import Path
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from service_helpers import SETTINGS
 
 from prism.config import parse_config
-from prism.fanout import plan_tasks, uploads_in
+from prism.fanout import plan_tasks
 from prism.messages import BackfillRequest, SourceRef
-from prism.settings import Settings
+from prism.uploads import uploads_in
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-SETTINGS = Settings(
-    input_bucket="in",
-    output_bucket="out",
-    table_name="t",
-    variants_queue_url="q",
-    config_parameter="p",
-    upload_prefix="uploads/",
-)
 
 
-def _event() -> dict:
-    return json.loads((EVENTS / "fanout-upload.json").read_text())
+def _event() -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / "fanout-upload.json").read_text())
+    return event
 
 
-def _records(event: dict | None = None) -> list:
+def _records(event: dict[str, Any] | None = None) -> list[SQSRecord]:
     return list(SQSEvent(event or _event()).records)
 
 

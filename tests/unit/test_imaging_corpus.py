@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from imaging_factory import open_bytes
 
-from prism.config import default_config
+from prism.config import Contain, Cover, Resize, Thumbnail, default_config
 from prism.imaging import combined_needed_size, decode, needed_size, probe, render_variant
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -37,4 +37,5 @@ def test_default_pipeline_on_a_real_photo(path: Path) -> None:
         image = open_bytes(rendered.data)
         assert image.size == (rendered.width, rendered.height)
         box = variant.transforms[0]
+        assert isinstance(box, Resize | Thumbnail | Cover | Contain), box
         assert max(image.size) == min(longest, max(box.width, box.height))

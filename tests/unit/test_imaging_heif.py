@@ -46,7 +46,7 @@ def test_heic_is_probed_and_decoded(major_brand: bytes | None) -> None:
 
 
 def test_heic_renders_to_jpeg_without_metadata() -> None:
-    variant = Variant(name="v", format="JPEG")  # type: ignore[arg-type]
+    variant = Variant(name="v", format="JPEG")
     source = decode_source(heic(quadrants()), max_pixels=10**7, variants=[variant])
 
     output = open_bytes(render_variant(source, variant, None).data)

@@ -8,8 +8,7 @@ import pytest
 from rich.console import Console
 
 from prism.jobs import JobCounters, JobProgress, JobRecord
-from prism_cli.job_view import progress_document, render_view
-from prism_cli.progress_display import (
+from prism_cli.jobs.display import (
     ProgressTracker,
     RateMeter,
     StageView,
@@ -23,6 +22,7 @@ from prism_cli.progress_display import (
     snapshot_view,
     view_to_dict,
 )
+from prism_cli.jobs.view import progress_document, render_view
 
 CREATED = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

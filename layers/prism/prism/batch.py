@@ -29,6 +29,11 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+def receive_count(record: SQSRecord) -> int:
+    """How many times SQS has handed this message out, this time included."""
+    return int(record.attributes.approximate_receive_count or 1)
+
+
 class OncePerBatch(Generic[K, V]):
     """Each key's value computed once for the batch and shared by every record asking for
     it, even while the first computation is still running."""

@@ -4,122 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from prism.aws.clients import Clients, open_clients
-from prism.aws.job_table import JobTable
-from prism.aws.output_claims import OutputClaims
-from prism.aws.processing_table import (
-    ProcessingTable,
-    Registration,
-    utc_now,
-)
-from prism.aws.storage import ObjectHead, ObjectStore, bare_etag
-from prism.aws.variant_queue import VariantQueue
-from prism.batch import BatchResults, OncePerBatch
+from prism.batch import BatchResults, OncePerBatch, receive_count
 from prism.config import PipelineConfig, Variant
 from prism.errors import PermanentError, Reason
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
-from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, key_too_long
+from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, bare_etag, key_too_long
 from prism.last_chance import once, persistently
-from prism.messages import JOB_METADATA_KEY, BackfillRequest, SourceRef, VariantTask
+from prism.messages import JOB_METADATA_KEY, VariantTask
 from prism.observability import logger, metrics
-from prism.outcomes import rejection_record
-from prism.records import SourceRecord, SourceStatus
+from prism.outcomes import Outcomes, rejection_record
+from prism.ports import Jobs, ObjectHead, Objects, ProcessingLog, Registration, TaskQueue
+from prism.records import SourceRecord, SourceStatus, unrendered_status, utc_now
 from prism.settings import Settings
+from prism.uploads import Upload, uploads_in
 
-_RUN_NAMESPACE = uuid.UUID("6f1c2a4e-8b1d-4f0a-9d43-2b7f0c6e5a10")
-_SEQUENCER_WIDTH = 64
 _UNRENDERED_METRICS = {
     Reason.SUPERSEDED: "UploadsSuperseded",
     Reason.SOURCE_MISSING: "UploadsMissing",
     Reason.RETRIES_EXHAUSTED: "UploadsExhausted",
 }
-
-
-@dataclass(frozen=True)
-class Upload:
-    """An object to fan out: from an S3 notification, or a backfill request."""
-
-    source: SourceRef
-    # What makes this delivery unique (event time and sequencer, or the backfill job).
-    occurrence: str
-    job_id: str | None = None  # None: read from the object's metadata, else the day's job
-    event_time: str = ""
-    variants: tuple[str, ...] | None = None  # None: every variant of the config
-    missing_only: bool = False
-    # S3's event sequencer, left-padded so that later events of a key compare greater.
-    sequencer: str | None = None
-
-    @property
-    def run_id(self) -> str:
-        # The same notification delivered twice yields the same run (so it is registered
-        # once); a new upload of the same key yields a new run.
-        identity = "|".join(
-            [
-                self.source.id,
-                self.source.etag or "",
-                self.source.version_id or "",
-                self.occurrence,
-            ]
-        )
-        return str(uuid.uuid5(_RUN_NAMESPACE, identity))
-
-
-def uploads_in(record: SQSRecord) -> list[Upload]:
-    """What an uploads-queue message asks for (nothing for S3's test event)."""
-    body = record.json_body
-    if not isinstance(body, dict):
-        return []
-    if body.get("kind") == "prism.backfill":
-        request = BackfillRequest.model_validate(body)
-        return [
-            Upload(
-                source=request.source,
-                occurrence=f"backfill:{request.job_id}",
-                job_id=request.job_id,
-                variants=tuple(request.variants) if request.variants is not None else None,
-                missing_only=request.missing_only,
-            )
-        ]
-    if body.get("Event") == "s3:TestEvent" or "Records" not in body:
-        return []
-    uploads = []
-    for s3_record in record.decoded_nested_s3_event.records:
-        if not s3_record.event_name.startswith("ObjectCreated:"):
-            continue
-        obj = s3_record.s3.get_object
-        source = SourceRef(
-            bucket=s3_record.s3.bucket.name,
-            # Keys arrive URL-encoded with '+' for spaces; decode exactly once, here.
-            key=unquote_plus(obj.key),
-            etag=bare_etag(obj.etag) or None,
-            size=obj.get("size"),
-            version_id=obj.version_id,
-        )
-        sequencer = obj.get("sequencer") or None
-        occurrence = f"{s3_record.event_time}|{sequencer or ''}"
-        uploads.append(
-            Upload(
-                source=source,
-                occurrence=occurrence,
-                event_time=s3_record.event_time,
-                sequencer=comparable_sequencer(sequencer),
-            )
-        )
-    return uploads
-
-
-def comparable_sequencer(sequencer: str | None) -> str | None:
-    """S3 sequencers differ in length; left-padded, later events of a key compare greater."""
-    return sequencer.upper().rjust(_SEQUENCER_WIDTH, "0") if sequencer else None
 
 
 def plan_tasks(
@@ -154,14 +64,22 @@ def selected_variants(config: PipelineConfig, names: Sequence[str] | None) -> li
 
 
 class FanOut:
-    def __init__(self, clients: Clients, settings: Settings, config: PipelineConfig) -> None:
-        self._table = ProcessingTable(clients.dynamodb, settings.table_name)
-        self._jobs = JobTable(clients.dynamodb, settings.table_name)
-        self._queue = VariantQueue(clients.sqs, settings.variants_queue_url)
-        self._store = ObjectStore(clients.s3)
-        self._claims = OutputClaims(clients.dynamodb, settings.table_name)
+    def __init__(
+        self,
+        objects: Objects,
+        log: ProcessingLog,
+        jobs: Jobs,
+        queue: TaskQueue,
+        settings: Settings,
+        config: PipelineConfig,
+    ) -> None:
+        self._log = log
+        self._jobs = jobs
+        self._queue = queue
+        self._objects = objects
         self._settings = settings
         self._config = config
+        self._outcomes = Outcomes(log, jobs, objects, settings.output_bucket)
         # One read per job per batch: a cancellation is seen by the next batch.
         self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
 
@@ -191,8 +109,7 @@ class FanOut:
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if not errors:
             return
-        receive_count = int(record.attributes.approximate_receive_count or 1)
-        if receive_count >= self._settings.uploads_max_receive_count:
+        if receive_count(record) >= self._settings.uploads_max_receive_count:
             # The last delivery: the message goes to the dead-letter queue, and its uploads
             # are recorded failed in their jobs now, so that the jobs still end.
             for upload, outcome in zip(uploads, outcomes, strict=True):
@@ -203,12 +120,12 @@ class FanOut:
     async def _give_up(self, upload: Upload, error: BaseException) -> None:
         bucket, key = upload.source.bucket, upload.source.key
         try:
-            source = await persistently(lambda: self._table.get_source(bucket, key))
+            source = await persistently(lambda: self._log.get_source(bucket, key))
             if source is not None and source.run_id == upload.run_id:
                 await self._give_up_registered(upload, source, error)
                 return
             own = await persistently(lambda: self._version_head(upload)) or (
-                await persistently(lambda: self._store.head(bucket, key))
+                await persistently(lambda: self._objects.head(bucket, key))
             )
             job = await persistently(lambda: self._job_for(upload, own.metadata if own else {}))
             await self._record_unrendered(
@@ -239,15 +156,16 @@ class FanOut:
             f"the upload's fan-out failed on its last delivery: {error!r}"[:1000],
         )
         for record in [rejection_record(task, exhausted) for task in tasks]:
-            await persistently(functools.partial(self._table.record_variant, record))
-        if await persistently(
-            lambda: self._table.settle_source(source.bucket, source.key, source.run_id)
-        ):
-            await persistently(lambda: self._jobs.finish_if_done(source.job_id))
+            await persistently(functools.partial(self._log.record_variant, record))
+        await persistently(
+            lambda: self._outcomes.settle_run(
+                source.bucket, source.key, source.run_id, source.job_id
+            )
+        )
 
     async def _fan_out(self, upload: Upload) -> None:
         source = upload.source
-        current = await self._store.head(source.bucket, source.key)
+        current = await self._objects.head(source.bucket, source.key)
         if source.version_id:  # a versioned bucket: exactly this upload
             is_current = current is not None and current.version_id == source.version_id
         else:
@@ -285,7 +203,7 @@ class FanOut:
             # Every output is there already: the run that wrote them stays the current one.
             await self._record_unrendered(upload, job, shard, None)
             return
-        registration, registered = await self._table.register_source(
+        registration, registered = await self._log.register_source(
             self._source_record(upload, job, shard, len(tasks)),
             JobCounters(
                 sources_registered=1,
@@ -320,7 +238,7 @@ class FanOut:
     async def _version_head(self, upload: Upload) -> ObjectHead | None:
         if not upload.source.version_id:
             return None
-        return await self._store.head(
+        return await self._objects.head(
             upload.source.bucket, upload.source.key, upload.source.version_id
         )
 
@@ -341,7 +259,9 @@ class FanOut:
                 claimable.append(task)
         owners = await asyncio.gather(
             *(
-                self._claims.claim(self._settings.output_bucket, task.output_key, task.source.id)
+                self._log.claim_output(
+                    self._settings.output_bucket, task.output_key, task.source.id
+                )
                 for task in claimable
             )
         )
@@ -369,10 +289,8 @@ class FanOut:
                 error=error.detail,
             )
             metrics.add_metric(name="VariantsFailed", unit=MetricUnit.Count, value=1)
-            await self._table.record_variant(rejection_record(task, error))
-        first = tasks[0]
-        if await self._table.settle_source(first.source.bucket, first.source.key, first.run_id):
-            await self._jobs.finish_if_done(first.job_id)
+            await self._log.record_variant(rejection_record(task, error))
+        await self._outcomes.settle(tasks[0])
 
     async def _record_unrendered(
         self,
@@ -387,24 +305,17 @@ class FanOut:
         """An upload that does not become the source's current run is still accounted for
         in its job, once: gone or overwritten before its fan-out, given up after its
         retries, cancelled (its ``variants`` skipped), or with nothing left to render."""
-        status = {
-            None: SourceStatus.COMPLETE,
-            Reason.SUPERSEDED: SourceStatus.SKIPPED,
-            Reason.CANCELLED: SourceStatus.SKIPPED,
-        }.get(reason, SourceStatus.COMPLETE_WITH_FAILURES)
         record = replace(
             self._source_record(upload, job, shard, variants),
-            status=status.value,
+            status=unrendered_status(reason).value,
             skipped=variants,
             reason=reason.value if reason else None,
             finished_at=utc_now(),
         )
-        if await step(lambda: self._table.record_past_run(record)):
+        if await step(lambda: self._log.record_past_run(record)):
             logger.info("Upload needs no rendering", source=upload.source.id, reason=reason)
             if reason in _UNRENDERED_METRICS:
-                metrics.add_metric(
-                    name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1
-                )
+                metrics.add_metric(name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1)
         await step(lambda: self._jobs.finish_if_done(job.job_id))
 
     async def _job_for(self, upload: Upload, metadata: dict[str, str]) -> JobRecord:
@@ -429,7 +340,7 @@ class FanOut:
 
     async def _missing(self, tasks: list[VariantTask]) -> list[VariantTask]:
         exists = await asyncio.gather(
-            *(self._store.head(self._settings.output_bucket, task.output_key) for task in tasks)
+            *(self._objects.head(self._settings.output_bucket, task.output_key) for task in tasks)
         )
         return [task for task, head in zip(tasks, exists, strict=True) if head is None]
 
@@ -449,10 +360,3 @@ class FanOut:
             shard=shard,
             sequencer=upload.sequencer,
         )
-
-
-async def fan_out_batch(
-    records: Sequence[SQSRecord], settings: Settings, config: PipelineConfig
-) -> BatchResults:
-    async with open_clients() as clients:
-        return await FanOut(clients, settings, config).process(records)

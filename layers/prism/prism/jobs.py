@@ -1,32 +1,19 @@
 """Jobs: groups of sources whose progress people watch and which they can cancel.
 
-Item layout in the processing table (next to the source and variant items):
-- ``pk = JOB#<id>``, ``sk = JOB``: the job's status, kind, timestamps and, once the
-  submitter knows it, the number of sources it expects (``sealed``);
-- ``pk = JOB#<id>``, ``sk = SHARD#<nnn>``: counters, split over a few items so that hundreds
-  of concurrent workers do not all write one item (DynamoDB serves about 1,000 writes a
-  second per item). Every outcome adds to the shard its source hashes to, in the same
-  transaction that records the outcome, so the sums are exact. Progress is one query
-  that adds the shards up.
-
-Every source and variant item carries ``job_shard = <job id>#<nnn>``, the partition key of
-the ``by-job`` index, so a job's log is read shard by shard, and its writes are spread too.
+A job holds its status, kind, timestamps and, once the submitter knows it, the number of
+sources it expects (``sealed``). Its counters are split over shards (DynamoDB serves about
+1,000 writes a second per item): every outcome adds to the shard its source hashes to, in
+the same transaction that records the outcome, so the sums are exact. How they are stored
+is ``prism.aws.schema``'s.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
 
-from prism.records import from_attributes, to_attributes
-from prism.records import job_shard_key as job_shard_key  # re-exported for callers
-
-JOB_SK = "JOB"
-SHARD_SK_PREFIX = "SHARD#"
-JOB_INDEX = "by-job"
+from prism.records import SourceRecord, SourceStatus, VariantStatus
 
 
 class JobStatus(StrEnum):
@@ -47,26 +34,14 @@ class JobKind(StrEnum):
     BACKFILL = "backfill"  # existing objects enqueued by `prism backfill`
 
 
-def job_pk(job_id: str) -> str:
-    return f"JOB#{job_id}"
-
-
 def shard_of(source_id: str, shards: int) -> int:
     """The counter shard a source's outcomes are added to (stable across processes)."""
     return zlib.crc32(source_id.encode("utf-8")) % shards
 
 
-def shard_sk(shard: int) -> str:
-    return f"{SHARD_SK_PREFIX}{shard:03d}"
-
-
 def default_job_id(event_time: str) -> str:
     """The job of a plain upload: one per UTC day of the upload."""
     return f"uploads-{event_time[:10] or 'unknown'}"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -83,15 +58,6 @@ class JobRecord:
     finished_at: str | None = None
     cancel_requested_at: str | None = None
     description: str | None = None
-
-    def to_item(self) -> dict[str, Any]:
-        return to_attributes({"pk": job_pk(self.job_id), "sk": JOB_SK, **asdict(self)})
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> JobRecord:
-        values = from_attributes(item)
-        names = {f.name for f in fields(cls)}
-        return cls(**{name: value for name, value in values.items() if name in names})
 
     @property
     def cancelled(self) -> bool:
@@ -128,22 +94,9 @@ class JobCounters:
     def empty(self) -> bool:
         return not any(getattr(self, f.name) for f in fields(self))
 
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> JobCounters:
-        values = from_attributes(item)
-        return cls(**{f.name: int(values.get(f.name, 0)) for f in fields(cls)})
-
     @property
     def variants_finished(self) -> int:
         return self.variants_done + self.variants_failed + self.variants_skipped
-
-    def update_expression(self) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        """``ADD`` expression, names and values for the non-zero counters."""
-        deltas = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
-        names = {f"#c{i}": name for i, name in enumerate(deltas)}
-        values = to_attributes({f":c{i}": value for i, value in enumerate(deltas.values())})
-        expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(deltas)))
-        return expression, names, values
 
 
 @dataclass(frozen=True)
@@ -168,18 +121,40 @@ class JobProgress:
             return JobStatus.COMPLETE_WITH_FAILURES
         return JobStatus.COMPLETE
 
-    def stages(self) -> dict[str, tuple[int, int | None]]:
-        """The seed's stages as (count, total); a total of None is not known yet.
 
-        scanning: sources registered by the fan-out; loading: sources fetched and decoded;
-        processing: variants finished (done, failed or skipped); saving: variants written;
-        complete: sources with every variant accounted for."""
-        c = self.counters
-        variants = c.variants_expected or None
-        return {
-            "scanning": (c.sources_registered, self.expected_sources),
-            "loading": (c.sources_loaded, self.expected_sources),
-            "processing": (c.variants_finished, variants),
-            "saving": (c.variants_done, variants),
-            "complete": (c.sources_finished, self.expected_sources),
-        }
+class JobNotFound(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job named {job_id!r}")
+        self.job_id = job_id
+
+
+# --- what an outcome adds to its job's counters --------------------------------------------
+def source_counters(status: str) -> JobCounters:
+    """What a source in ``status`` adds to its job's source counters."""
+    if status == SourceStatus.PROCESSING:
+        return JobCounters()
+    return JobCounters(
+        sources_finished=1,
+        sources_failed=int(status == SourceStatus.COMPLETE_WITH_FAILURES),
+        sources_skipped=int(status == SourceStatus.SKIPPED),
+    )
+
+
+def variant_counters(status: str, bytes_out: int = 0) -> JobCounters:
+    return JobCounters(
+        variants_done=int(status == VariantStatus.DONE),
+        variants_failed=int(status == VariantStatus.FAILED),
+        variants_skipped=int(status == VariantStatus.SKIPPED),
+        bytes_out=bytes_out,
+    )
+
+
+def past_run_counters(record: SourceRecord) -> JobCounters:
+    """What a run that never became (or is no longer) a source's current one adds."""
+    return JobCounters(
+        sources_registered=1,
+        variants_expected=record.expected,
+        variants_done=record.done,
+        variants_failed=record.failed,
+        variants_skipped=record.skipped,
+    ) + source_counters(record.status)

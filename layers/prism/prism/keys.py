@@ -1,4 +1,4 @@
-"""Naming of output objects.
+"""S3 names: output keys, ``s3://`` locations and ETags.
 
 An output key is ``<output prefix>/<layout>``, where the layout is a template over the
 source key (relative to the upload prefix) and the variant. The default,
@@ -96,3 +96,16 @@ def output_key(
 
 def key_too_long(key: str) -> bool:
     return len(key.encode("utf-8")) > MAX_KEY_BYTES
+
+
+def parse_s3_location(location: str, default_bucket: str = "") -> tuple[str, str]:
+    """``s3://bucket/key`` as (bucket, key), or a bare key in ``default_bucket``."""
+    if location.startswith("s3://"):
+        bucket, _, key = location[len("s3://") :].partition("/")
+        return bucket, key
+    return default_bucket, location
+
+
+def bare_etag(etag: str | None) -> str | None:
+    """ETags come quoted from the API and bare in S3 events; compare them bare."""
+    return etag.strip('"') or None if etag else None

@@ -7,11 +7,24 @@ source's outputs.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator, Sequence
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from prism.config import Limits, Variant, Watermark
+
+T = TypeVar("T")
+
+# SQS's limit on the messages of one ReceiveMessage, SendMessageBatch, DeleteMessageBatch
+# or ChangeMessageVisibilityBatch call.
+SQS_BATCH_LIMIT = 10
+
+
+def sqs_batches(entries: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``entries`` in order, in batches that one SQS batch call takes."""
+    for start in range(0, len(entries), SQS_BATCH_LIMIT):
+        yield entries[start : start + SQS_BATCH_LIMIT]
 
 
 class SourceRef(BaseModel):

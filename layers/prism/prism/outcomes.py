@@ -1,13 +1,27 @@
-"""A variant task's outcome as the record the processing log keeps."""
+"""A variant task's outcome: the record the processing log keeps, and what follows from
+recording it.
+
+Every outcome is recorded the same way, by the fan-out and the worker alike: the variant's
+record (counted once per run), then the source settled (its status set once every variant
+is accounted for), then its job finished if that was its last source. Asking to settle or
+finish again is harmless, so a redelivery makes good a bookkeeping step that died.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from prism.errors import PermanentError
-from prism.jobs import utc_now
+from prism.last_chance import persistently
 from prism.messages import VariantTask
-from prism.records import VariantRecord, VariantStatus
+from prism.observability import logger, metrics
+from prism.ports import Jobs, Objects, ProcessingLog, RecordResult
+from prism.records import VariantRecord, VariantStatus, utc_now
 
 
 def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -> VariantRecord:
@@ -27,3 +41,103 @@ def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -
 def rejection_record(task: VariantTask, error: PermanentError) -> VariantRecord:
     status = VariantStatus.SKIPPED if error.skipped else VariantStatus.FAILED
     return variant_record(task, status=status, reason=error.reason.value, error=error.detail)
+
+
+class Outcomes:
+    """Records outcomes into the processing log and keeps sources, jobs and outputs in step
+    with them. ``io`` (optional) bounds the requests in flight."""
+
+    def __init__(
+        self,
+        log: ProcessingLog,
+        jobs: Jobs,
+        objects: Objects,
+        output_bucket: str,
+        io: asyncio.Semaphore | None = None,
+    ) -> None:
+        self._log = log
+        self._jobs = jobs
+        self._objects = objects
+        self._output_bucket = output_bucket
+        self._io = io
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._io is None:
+            yield
+            return
+        async with self._io:
+            yield
+
+    async def record(self, task: VariantTask, record: VariantRecord) -> RecordResult:
+        """Record ``record`` for its run and settle the source (unless the run is stale)."""
+        async with self._slot():
+            result = await self._log.record_variant(record)
+        if result is RecordResult.STALE:
+            logger.info(
+                "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
+            )
+            return result
+        await self.settle(task)
+        return result
+
+    async def settle(self, task: VariantTask) -> bool:
+        """Settle the task's source, then its job if the source's run is settled."""
+        return await self.settle_run(task.source.bucket, task.source.key, task.run_id, task.job_id)
+
+    async def settle_run(self, bucket: str, key: str, run_id: str, job_id: str) -> bool:
+        async with self._slot():
+            settled = await self._log.settle_source(bucket, key, run_id)
+            if settled:
+                await self._jobs.finish_if_done(job_id)
+        return settled
+
+    async def reject(self, task: VariantTask, error: PermanentError) -> None:
+        """Record a permanent failure or skip; the variant then has no output of this run."""
+        result = await self.record(task, rejection_record(task, error))
+        if result is RecordResult.COUNTED:
+            # The source's current run has no output for this variant: an older run's (or
+            # this run's from an attempt that died before recording) must not stay.
+            await self.remove_stale_output(task)
+        elif result is RecordResult.DUPLICATE:
+            await self.remove_output_unless_done(task)
+        metrics.add_metric(
+            name="VariantsSkipped" if error.skipped else "VariantsFailed",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+
+    async def give_up(self, task: VariantTask, exhausted: PermanentError) -> None:
+        """The task's last allowed delivery failed: record it ``retries_exhausted`` so that its
+        source and job still end. Each step is idempotent and tried persistently; a redrive
+        that then succeeds replaces the record (see ProcessingLog.record_variant)."""
+        result = await persistently(
+            lambda: self._log.record_variant(rejection_record(task, exhausted))
+        )
+        if result is not RecordResult.STALE:  # an output of an earlier attempt must go
+            await persistently(lambda: self.remove_output_unless_done(task))
+            await persistently(lambda: self.settle(task))
+
+    async def remove_output_unless_done(self, task: VariantTask) -> None:
+        """Recorded before (or by this very call, its answer lost and retried): what stands
+        is the recorded outcome, and only a ``done`` keeps its output."""
+        _, recorded = await self._log.source_state(task.source.bucket, task.source.key)
+        existing = recorded.get(task.variant.name)
+        if (
+            existing is not None
+            and existing.run_id == task.run_id
+            and existing.status != VariantStatus.DONE
+        ):
+            await self.remove_stale_output(task)
+
+    async def remove_stale_output(self, task: VariantTask) -> None:
+        async with self._slot():
+            if await self._objects.remove_outputs_up_to(
+                self._output_bucket, task.output_key, task.run_order
+            ):
+                logger.info("Removed an output the current run did not write", key=task.output_key)
+
+    async def remove_own_output(self, task: VariantTask, etag: str | None) -> None:
+        """Re-uploaded while rendering: this output must not outlive its run's record."""
+        async with self._slot():
+            await self._objects.delete_if_unchanged(self._output_bucket, task.output_key, etag)

@@ -19,11 +19,18 @@ def load_pipeline_config(parameter_name: str, max_age_seconds: int) -> PipelineC
     retried and, if nobody fixes the parameter, lands in the uploads DLQ rather than vanishing.
     """
     text = parameters.get_parameter(parameter_name, max_age=max_age_seconds)
-    return _parse(text, parameter_name)
+    return config_from_parameter(text, f"SSM parameter {parameter_name}")
+
+
+def is_built_in(text: str) -> bool:
+    """Whether a config parameter's value selects the built-in config."""
+    return text.strip() == BUILT_IN
 
 
 @lru_cache(maxsize=8)
-def _parse(text: str, parameter_name: str) -> PipelineConfig:
-    if text.strip() == BUILT_IN:
+def config_from_parameter(text: str, label: str) -> PipelineConfig:
+    """The config a parameter's value stands for: the built-in one, or ``text`` validated
+    (``label`` names it in errors)."""
+    if is_built_in(text):
         return default_config()
-    return parse_config(text, f"SSM parameter {parameter_name}")
+    return parse_config(text, label)

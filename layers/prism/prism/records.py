@@ -1,30 +1,17 @@
-"""The processing log's records in DynamoDB, and their item layout.
+"""The processing log's records: what happened to each source and variant.
 
-One table, two kinds of item under the same partition key (the source):
-- ``pk = SOURCE#<bucket>/<key>``, ``sk = SOURCE``: status and the expected/done/failed/
-  skipped counts, updated atomically by the workers;
-- ``pk = SOURCE#<bucket>/<key>``, ``sk = VARIANT#<name>``: one per variant with its
-  outcome, output key, size and timing, or the reason it failed or was skipped.
-A query on one partition returns a source with all of its variants.
+A source's record holds its current run's status and the expected/done/failed/skipped
+counts of its variants; a variant's record holds its outcome, output key, size and timing,
+or the reason it failed or was skipped. How they are stored is ``prism.aws.schema``'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-SOURCE_SK = "SOURCE"
-VARIANT_SK_PREFIX = "VARIANT#"
-# A run that is no longer the source's current one, kept for its job's log: one that was
-# superseded while it ran, or an upload that was gone or overwritten before its fan-out.
-RUN_SK_PREFIX = "RUN#"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+from prism.errors import Reason
 
 
 class SourceStatus(StrEnum):
@@ -40,21 +27,8 @@ class VariantStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-def job_shard_key(job_id: str, shard: int) -> str:
-    """Partition key of the ``by-job`` index: a job's items spread over its shards."""
-    return f"{job_id}#{shard:03d}"
-
-
-def source_pk(bucket: str, key: str) -> str:
-    return f"SOURCE#{bucket}/{key}"
-
-
-def run_sk(run_id: str) -> str:
-    return f"{RUN_SK_PREFIX}{run_id}"
-
-
-def variant_sk(name: str) -> str:
-    return f"{VARIANT_SK_PREFIX}{name}"
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def final_source_status(done: int, failed: int, skipped: int) -> SourceStatus:
@@ -65,22 +39,14 @@ def final_source_status(done: int, failed: int, skipped: int) -> SourceStatus:
     return SourceStatus.COMPLETE
 
 
-def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
-    """Plain values to DynamoDB AttributeValues, leaving out ``None``s."""
-    return {
-        name: _serializer.serialize(value) for name, value in values.items() if value is not None
-    }
-
-
-def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
-    plain = {name: _deserializer.deserialize(value) for name, value in item.items()}
-    return {name: _plain_number(value) for name, value in plain.items()}
-
-
-def _plain_number(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+def unrendered_status(reason: Reason | None) -> SourceStatus:
+    """The status of an upload that ends without rendering: nothing left to render
+    (``None``) completes it; overwritten or cancelled skips it; anything else fails it."""
+    if reason is None:
+        return SourceStatus.COMPLETE
+    if reason in (Reason.SUPERSEDED, Reason.CANCELLED):
+        return SourceStatus.SKIPPED
+    return SourceStatus.COMPLETE_WITH_FAILURES
 
 
 @dataclass(frozen=True)
@@ -119,20 +85,6 @@ class SourceRecord:
     def unfinished(self) -> int:
         return max(self.expected - self.done - self.failed - self.skipped, 0)
 
-    def to_item(self) -> dict[str, Any]:
-        return to_attributes(
-            {
-                "pk": source_pk(self.bucket, self.key),
-                "sk": run_sk(self.run_id) if self.archived else SOURCE_SK,
-                "job_shard": job_shard_key(self.job_id, self.shard),
-                **asdict(self),
-            }
-        )
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> SourceRecord:
-        return cls(**_known_fields(cls, from_attributes(item)))
-
 
 @dataclass(frozen=True)
 class VariantRecord:
@@ -155,22 +107,3 @@ class VariantRecord:
     # What was removed from the output (e.g. exif, gps, xmp, icc) for privacy.
     stripped: list[str] | None = None
     frames: int | None = None
-
-    def to_item(self) -> dict[str, Any]:
-        return to_attributes(
-            {
-                "pk": source_pk(self.bucket, self.key),
-                "sk": variant_sk(self.variant),
-                "job_shard": job_shard_key(self.job_id, self.shard),
-                **asdict(self),
-            }
-        )
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> VariantRecord:
-        return cls(**_known_fields(cls, from_attributes(item)))
-
-
-def _known_fields(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    names = {field.name for field in fields(cls)}
-    return {name: value for name, value in values.items() if name in names}

@@ -15,29 +15,26 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from PIL import Image
 from pydantic import ValidationError
 
-from prism.aws.clients import Clients, open_clients
-from prism.aws.job_table import JobTable
-from prism.aws.processing_table import ProcessingTable, RecordResult
-from prism.aws.storage import ObjectStore, WriteResult, parse_s3_location
-from prism.batch import BatchResults, OncePerBatch
+from prism.batch import BatchResults, OncePerBatch, receive_count
 from prism.config import Limits, Variant, Watermark
 from prism.errors import PermanentError, Reason, TransientError
 from prism.imaging import (
     PROBE_BYTES,
     Source,
-    admit_header,
+    admit_prefix,
     check_size,
     decode,
     decode_source,
+    needs_probe,
     render_variant,
-    source_animation,
 )
 from prism.jobs import JobRecord
-from prism.last_chance import persistently
+from prism.keys import parse_s3_location
 from prism.messages import SourceRef, VariantTask
 from prism.observability import logger, metrics
-from prism.outcomes import rejection_record, variant_record
-from prism.records import VariantRecord, VariantStatus
+from prism.outcomes import Outcomes, rejection_record, variant_record
+from prism.ports import Jobs, Objects, ProcessingLog, RecordResult, WriteResult
+from prism.records import SourceRecord, VariantRecord, VariantStatus
 from prism.settings import Settings
 
 T = TypeVar("T")
@@ -64,19 +61,56 @@ class Delivery:
     receive_count: int
 
 
+@dataclass(frozen=True)
+class SourceTasks:
+    """What one batch's tasks of one source's run call for (see ``sort_tasks``)."""
+
+    # False: the source has been registered again since; its tasks count nothing.
+    current: bool
+    # Recorded already by this run (a redelivery): acknowledged without rendering.
+    duplicates: list[VariantTask]
+    # To render, once per variant however often its message is in the batch.
+    todo: list[VariantTask]
+
+
+def sort_tasks(
+    tasks: Sequence[VariantTask],
+    source: SourceRecord | None,
+    recorded: dict[str, VariantRecord],
+) -> SourceTasks:
+    """Sort one run's tasks by what the processing log holds (``source``, ``recorded``)."""
+    run_id = tasks[0].run_id
+    if source is None or source.run_id != run_id:
+        return SourceTasks(current=False, duplicates=[], todo=[])
+    duplicates = [
+        task
+        for task in tasks
+        if task.variant.name in recorded
+        and recorded[task.variant.name].run_id == task.run_id
+        and recorded[task.variant.name].reason != Reason.RETRIES_EXHAUSTED
+    ]
+    done_before = {task.variant.name for task in duplicates}
+    unique = {task.variant.name: task for task in tasks}
+    todo = [task for name, task in unique.items() if name not in done_before]
+    return SourceTasks(current=True, duplicates=duplicates, todo=todo)
+
+
 class Worker:
     def __init__(
         self,
-        clients: Clients,
+        objects: Objects,
+        log: ProcessingLog,
+        jobs: Jobs,
         settings: Settings,
         remaining_ms: Callable[[], int] | None = None,
     ) -> None:
-        self._store = ObjectStore(clients.s3)
-        self._table = ProcessingTable(clients.dynamodb, settings.table_name)
-        self._jobs = JobTable(clients.dynamodb, settings.table_name)
+        self._objects = objects
+        self._log = log
+        self._jobs = jobs
         self._settings = settings
         self._remaining_ms = remaining_ms
         self._io = asyncio.Semaphore(settings.io_concurrency)
+        self._outcomes = Outcomes(log, jobs, objects, settings.output_bucket, self._io)
         self._sources = asyncio.Semaphore(settings.source_concurrency)
         self._executor = image_executor(settings.image_threads)
         self._logos: OncePerBatch[tuple[str, str], Image.Image] = OncePerBatch()
@@ -96,9 +130,8 @@ class Worker:
                 )
                 results[record.message_id] = exc
                 continue
-            receive_count = int(record.attributes.approximate_receive_count or 1)
             by_source.setdefault((task.source.id, task.run_id), []).append(
-                Delivery(record.message_id, task, receive_count)
+                Delivery(record.message_id, task, receive_count(record))
             )
         for group_results in await asyncio.gather(
             *(self._process_source_bounded(items) for items in by_source.values())
@@ -129,35 +162,25 @@ class Worker:
     async def _process_source(self, tasks: list[VariantTask]) -> list[BaseException | None]:
         """Each task's outcome (None: accounted for) for one run of one source."""
         first = tasks[0]
-        source, recorded = await self._table.source_state(first.source.bucket, first.source.key)
-        if source is None or source.run_id != first.run_id:
+        source, recorded = await self._log.source_state(first.source.bucket, first.source.key)
+        sorted_tasks = sort_tasks(tasks, source, recorded)
+        if not sorted_tasks.current:
             # A superseded run: its outcomes would count nothing, so it renders nothing.
             logger.info("Tasks of a superseded run dropped", source=first.source.id)
             return [None] * len(tasks)
-        # A redelivered task whose outcome this run has recorded already needs no new work.
-        duplicates = [
-            task
-            for task in tasks
-            if task.variant.name in recorded
-            and recorded[task.variant.name].run_id == task.run_id
-            and recorded[task.variant.name].reason != Reason.RETRIES_EXHAUSTED
-        ]
+        duplicates, todo = sorted_tasks.duplicates, sorted_tasks.todo
         if duplicates:
             metrics.add_metric(
                 name="DuplicateTasksSkipped", unit=MetricUnit.Count, value=len(duplicates)
             )
             await asyncio.gather(
                 *(
-                    self._remove_stale_output(task)
+                    self._outcomes.remove_stale_output(task)
                     for task in duplicates
                     if recorded[task.variant.name].status != VariantStatus.DONE
                 )
             )
-            await self._settle(first)
-        # One render per variant, however often its message is in this batch.
-        done_before = {task.variant.name for task in duplicates}
-        unique = {task.variant.name: task for task in tasks}
-        todo = [task for name, task in unique.items() if name not in done_before]
+            await self._outcomes.settle(first)
         outcomes: dict[str, BaseException | None] = {t.variant.name: None for t in duplicates}
         if todo:
             results = await self._render_source(todo)
@@ -174,7 +197,7 @@ class Worker:
         if job is not None and job.cancelled:
             # Not started yet, and its job is being cancelled: skip without rendering.
             cancelled = PermanentError(Reason.CANCELLED, f"job {job.job_id} was cancelled")
-            return await _gather(self._record_rejection(task, cancelled) for task in tasks)
+            return await _gather(self._outcomes.reject(task, cancelled) for task in tasks)
         try:
             image = await self._load_source(
                 first.source, first.limits, [task.variant for task in tasks]
@@ -186,8 +209,8 @@ class Worker:
                 reason=error.reason.value,
                 error=error.detail,
             )
-            return await _gather(self._record_rejection(task, error) for task in tasks)
-        await self._table.mark_loaded(
+            return await _gather(self._outcomes.reject(task, error) for task in tasks)
+        await self._log.mark_loaded(
             first.source.bucket, first.source.key, first.run_id, first.job_id, first.shard
         )
         return await _gather(self._render_variant(task, image) for task in tasks)
@@ -215,26 +238,18 @@ class Worker:
 
     async def _record_exhausted(self, delivery: Delivery, error: BaseException) -> None:
         """The message's last allowed delivery failed: it goes to the dead-letter queue, and
-        its variant is recorded failed now, so that its source and job still end. A redrive
-        that then succeeds replaces this record (see ProcessingTable.record_variant)."""
+        its variant is recorded failed now, so that its source and job still end."""
         exhausted = PermanentError(
             Reason.RETRIES_EXHAUSTED,
             f"{delivery.receive_count} attempts; the message is in the dead-letter queue; "
             f"last error: {error!r}"[:1000],
         )
-        task = delivery.task
         try:
-            result = await persistently(
-                lambda: self._table.record_variant(rejection_record(task, exhausted))
-            )
-            if result is not RecordResult.STALE:  # an output of an earlier attempt must go
-                await persistently(lambda: self._remove_output_unless_done(task))
-            if result is not RecordResult.STALE and await persistently(
-                lambda: self._table.settle_source(task.source.bucket, task.source.key, task.run_id)
-            ):
-                await persistently(lambda: self._jobs.finish_if_done(task.job_id))
+            await self._outcomes.give_up(delivery.task, exhausted)
         except Exception:
-            logger.exception("Could not record an exhausted variant", source=task.source.id)
+            logger.exception(
+                "Could not record an exhausted variant", source=delivery.task.source.id
+            )
         metrics.add_metric(name="VariantsExhausted", unit=MetricUnit.Count, value=1)
 
     async def _load_source(
@@ -242,24 +257,20 @@ class Worker:
     ) -> Source:
         check_size(source.size, limits, source.id)
         data = None
-        if source.size is None or source.size > PROBE_BYTES:
+        if needs_probe(source.size):
             # Refuse an oversized or bomb-like image from its header, before fetching it all.
             async with self._io:
-                prefix = await self._store.read(
+                prefix = await self._objects.read(
                     source.bucket,
                     source.key,
                     etag=source.etag,
                     version_id=source.version_id,
                     first_bytes=PROBE_BYTES,
                 )
-            complete = len(prefix) < PROBE_BYTES
-            admit_header(
-                prefix, complete=complete, limits=limits, animation=source_animation(variants)
-            )
-            data = prefix if complete else None
+            data = admit_prefix(prefix, limits, variants)
         if data is None:
             async with self._io:
-                data = await self._store.read(
+                data = await self._objects.read(
                     source.bucket, source.key, etag=source.etag, version_id=source.version_id
                 )
         check_size(len(data), limits, source.id)
@@ -275,10 +286,10 @@ class Worker:
                 render_variant, image, task.variant, task.watermark, logo
             )
         except PermanentError as error:
-            await self._record_rejection(task, error)
+            await self._outcomes.reject(task, error)
             return
         async with self._io:
-            written, etag = await self._store.write_in_order(
+            written, etag = await self._objects.write_in_order(
                 self._settings.output_bucket,
                 task.output_key,
                 rendered.data,
@@ -289,10 +300,10 @@ class Worker:
             )
         if written is WriteResult.NEWER_EXISTS:
             newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")
-            await self._record(task, rejection_record(task, newer))
+            await self._outcomes.record(task, rejection_record(task, newer))
             return
         duration_ms = round((time.perf_counter() - started) * 1000)
-        result = await self._record(
+        result = await self._outcomes.record(
             task,
             variant_record(
                 task,
@@ -308,63 +319,10 @@ class Worker:
             ),
         )
         if result is RecordResult.STALE:
-            # Re-uploaded while rendering: this output must not outlive its run's record.
-            async with self._io:
-                await self._store.delete_if_unchanged(
-                    self._settings.output_bucket, task.output_key, etag
-                )
+            await self._outcomes.remove_own_output(task, etag)
             return
         metrics.add_metric(name="VariantsRendered", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="RenderDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
-
-    async def _record_rejection(self, task: VariantTask, error: PermanentError) -> None:
-        result = await self._record(task, rejection_record(task, error))
-        if result is RecordResult.COUNTED:
-            # The source's current run has no output for this variant: an older run's (or
-            # this run's from an attempt that died before recording) must not stay.
-            await self._remove_stale_output(task)
-        elif result is RecordResult.DUPLICATE:
-            await self._remove_output_unless_done(task)
-        metrics.add_metric(
-            name="VariantsSkipped" if error.skipped else "VariantsFailed",
-            unit=MetricUnit.Count,
-            value=1,
-        )
-
-    async def _remove_output_unless_done(self, task: VariantTask) -> None:
-        """Recorded before (or by this very call, its answer lost and retried): what stands
-        is the recorded outcome, and only a ``done`` keeps its output."""
-        _, recorded = await self._table.source_state(task.source.bucket, task.source.key)
-        existing = recorded.get(task.variant.name)
-        if (
-            existing is not None
-            and existing.run_id == task.run_id
-            and existing.status != VariantStatus.DONE
-        ):
-            await self._remove_stale_output(task)
-
-    async def _remove_stale_output(self, task: VariantTask) -> None:
-        async with self._io:
-            if await self._store.remove_outputs_up_to(
-                self._settings.output_bucket, task.output_key, task.run_order
-            ):
-                logger.info("Removed an output the current run did not write", key=task.output_key)
-
-    async def _record(self, task: VariantTask, record: VariantRecord) -> RecordResult:
-        async with self._io:
-            result = await self._table.record_variant(record)
-        if result is RecordResult.STALE:
-            logger.info(
-                "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
-            )
-            return result
-        await self._settle(task)
-        return result
-
-    async def _settle(self, task: VariantTask) -> None:
-        async with self._io:
-            if await self._table.settle_source(task.source.bucket, task.source.key, task.run_id):
-                await self._jobs.finish_if_done(task.job_id)
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
         """The watermark's logo, fetched and decoded once per batch."""
@@ -378,7 +336,7 @@ class Worker:
     async def _load_logo(self, bucket: str, key: str, limits: Limits) -> Image.Image:
         try:
             async with self._io:
-                data = await self._store.read(bucket, key)
+                data = await self._objects.read(bucket, key)
             return await self._in_thread(decode, data, max_pixels=limits.max_source_pixels)
         except PermanentError as error:
             # Not the photo's fault: say it is the watermark that is missing or unreadable.
@@ -397,12 +355,3 @@ class Worker:
 async def _gather(outcomes: Iterable[Awaitable[None]]) -> list[BaseException | None]:
     results = await asyncio.gather(*outcomes, return_exceptions=True)
     return [result if isinstance(result, BaseException) else None for result in results]
-
-
-async def render_batch(
-    records: Sequence[SQSRecord],
-    settings: Settings,
-    remaining_ms: Callable[[], int] | None = None,
-) -> BatchResults:
-    async with open_clients() as clients:
-        return await Worker(clients, settings, remaining_ms).process(records)

@@ -1,4 +1,5 @@
-"""Job items in the processing table: create, seal, cancel, read progress, finish."""
+"""Job items in the processing table (the ``Jobs`` port): create, seal, cancel, read
+progress, finish, and read a job's log through the ``by-job`` index."""
 
 from __future__ import annotations
 
@@ -7,33 +8,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.aws import schema
 from prism.aws.errors import CONDITION_FAILED, error_code
-from prism.jobs import (
-    JOB_INDEX,
-    JOB_SK,
-    SHARD_SK_PREFIX,
-    JobCounters,
-    JobKind,
-    JobProgress,
-    JobRecord,
-    JobStatus,
-    job_pk,
-    utc_now,
-)
-from prism.records import (
-    RUN_SK_PREFIX,
-    SOURCE_SK,
-    SourceRecord,
-    VariantRecord,
-    job_shard_key,
-    to_attributes,
-)
-
-
-class JobNotFound(LookupError):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job named {job_id!r}")
-        self.job_id = job_id
+from prism.aws.schema import to_attributes
+from prism.jobs import JobCounters, JobKind, JobNotFound, JobProgress, JobRecord, JobStatus
+from prism.records import SourceRecord, VariantRecord, utc_now
 
 
 class JobTable:
@@ -46,7 +25,7 @@ class JobTable:
         try:
             await self._db.put_item(
                 TableName=self._table,
-                Item=job.to_item(),
+                Item=schema.job_item(job),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -71,11 +50,11 @@ class JobTable:
     async def get(self, job_id: str) -> JobRecord | None:
         response = await self._db.get_item(
             TableName=self._table,
-            Key=to_attributes({"pk": job_pk(job_id), "sk": JOB_SK}),
+            Key=schema.job_key(job_id),
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return JobRecord.from_item(item) if item else None
+        return schema.from_item(JobRecord, item) if item else None
 
     async def require(self, job_id: str) -> JobRecord:
         job = await self.get(job_id)
@@ -89,7 +68,7 @@ class JobTable:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": job_pk(job_id)}),
+            "ExpressionAttributeValues": to_attributes({":pk": schema.job_pk(job_id)}),
             "ConsistentRead": True,
         }
         while True:
@@ -102,10 +81,10 @@ class JobTable:
         counters = JobCounters()
         for item in items:
             sort_key = item["sk"]["S"]
-            if sort_key == JOB_SK:
-                job = JobRecord.from_item(item)
-            elif sort_key.startswith(SHARD_SK_PREFIX):
-                counters = counters + JobCounters.from_item(item)
+            if sort_key == schema.JOB_SK:
+                job = schema.from_item(JobRecord, item)
+            elif sort_key.startswith(schema.SHARD_SK_PREFIX):
+                counters = counters + schema.counters_from_item(item)
         if job is None:
             raise JobNotFound(job_id)
         return JobProgress(job=job, counters=counters)
@@ -114,7 +93,7 @@ class JobTable:
         """Record how many sources the job has; from then on it can finish."""
         await self._db.update_item(
             TableName=self._table,
-            Key=to_attributes({"pk": job_pk(job_id), "sk": JOB_SK}),
+            Key=schema.job_key(job_id),
             UpdateExpression="SET sealed = :true, expected_sources = :expected",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_attributes({":true": True, ":expected": expected_sources}),
@@ -125,7 +104,7 @@ class JobTable:
         try:
             await self._db.update_item(
                 TableName=self._table,
-                Key=to_attributes({"pk": job_pk(job_id), "sk": JOB_SK}),
+                Key=schema.job_key(job_id),
                 UpdateExpression="SET #status = :cancelling, cancel_requested_at = :now",
                 ConditionExpression="#status = :running",
                 ExpressionAttributeNames={"#status": "status"},
@@ -157,7 +136,7 @@ class JobTable:
         try:
             await self._db.update_item(
                 TableName=self._table,
-                Key=to_attributes({"pk": job_pk(job_id), "sk": JOB_SK}),
+                Key=schema.job_key(job_id),
                 UpdateExpression="SET #status = :final, finished_at = :now",
                 ConditionExpression="#status = :seen",
                 ExpressionAttributeNames={"#status": "status"},
@@ -187,18 +166,16 @@ class JobTable:
     ) -> AsyncIterator[SourceRecord | VariantRecord]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": JOB_INDEX,
+            "IndexName": schema.JOB_INDEX,
             "KeyConditionExpression": "job_shard = :shard",
-            "ExpressionAttributeValues": to_attributes({":shard": job_shard_key(job_id, shard)}),
+            "ExpressionAttributeValues": to_attributes(
+                {":shard": schema.job_shard_key(job_id, shard)}
+            ),
         }
         while True:
             response = await self._db.query(**kwargs)
             for item in response.get("Items", []):
-                if item["sk"]["S"] == SOURCE_SK or item["sk"]["S"].startswith(RUN_SK_PREFIX):
-                    yield SourceRecord.from_item(item)
-                else:
-                    yield VariantRecord.from_item(item)
+                yield schema.record_from_item(item)
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-

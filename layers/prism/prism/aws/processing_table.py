@@ -1,4 +1,5 @@
-"""The processing-log table: registering sources and recording outcomes exactly once.
+"""The processing-log table (the ``ProcessingLog`` port): registering sources, claiming
+output keys and recording outcomes exactly once.
 
 Exactness under duplicate deliveries comes from one transaction per event: the variant
 item is written only if this run has not written it yet, the source's counter is
@@ -6,6 +7,10 @@ incremented only if the source still belongs to this run, and the job's counter 
 incremented in the same transaction. A redelivered message therefore finds its variant
 item already there and counts nothing; a message from a superseded run (the object was
 uploaded again) finds a different run on the source and counts nothing.
+
+Each output key is claimed for the one source that claims it first (a conditional put), so
+of two sources that map to one output key (``cat.jpg`` and ``cat.png`` under ``{stem}``)
+exactly one wins, and the other's variant is refused instead of silently overwriting.
 """
 
 from __future__ import annotations
@@ -13,70 +18,33 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
-from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from prism.aws import schema
+from prism.aws.errors import CONDITION_FAILED as CONDITION_FAILED_EXCEPTION
 from prism.aws.errors import error_code
+from prism.aws.schema import SOURCE_COUNTERS, to_attributes
 from prism.errors import Reason
-from prism.jobs import JobCounters, job_pk, shard_sk
+from prism.jobs import JobCounters, past_run_counters, source_counters, variant_counters
+from prism.ports import RecordResult, Registration
 from prism.records import (
-    SOURCE_SK,
-    VARIANT_SK_PREFIX,
     SourceRecord,
     SourceStatus,
     VariantRecord,
     VariantStatus,
     final_source_status,
-    run_sk,
-    source_pk,
-    to_attributes,
+    utc_now,
 )
 
 TRANSACTION_ATTEMPTS = 6
+# A transaction's cancellation reason for an item whose condition failed.
 CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 class TransactionConflict(Exception):
     """Another transaction was writing the same item at the same moment."""
-
-
-class RecordResult(Enum):
-    COUNTED = "counted"
-    DUPLICATE = "duplicate"  # this run already recorded this variant
-    STALE = "stale"  # the source has been registered again by a newer run
-
-
-class Registration(Enum):
-    REGISTERED = "registered"
-    ALREADY = "already"  # this run was registered before (a redelivered message)
-    OUTDATED = "outdated"  # a later upload of the key is registered already
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def source_counters(status: str) -> JobCounters:
-    """What a source in ``status`` adds to its job's source counters."""
-    if status == SourceStatus.PROCESSING:
-        return JobCounters()
-    return JobCounters(
-        sources_finished=1,
-        sources_failed=int(status == SourceStatus.COMPLETE_WITH_FAILURES),
-        sources_skipped=int(status == SourceStatus.SKIPPED),
-    )
-
-
-def variant_counters(status: str, bytes_out: int = 0) -> JobCounters:
-    return JobCounters(
-        variants_done=int(status == VariantStatus.DONE),
-        variants_failed=int(status == VariantStatus.FAILED),
-        variants_skipped=int(status == VariantStatus.SKIPPED),
-        bytes_out=bytes_out,
-    )
 
 
 class ProcessingTable:
@@ -116,7 +84,7 @@ class ProcessingTable:
                 # Redriven after its upload was given up: it counts once, as this run.
                 shard = (exhausted.job_id, exhausted.shard)
                 shard_counters[shard] = shard_counters.get(shard, JobCounters()) - (
-                    _past_run_counters(exhausted)
+                    past_run_counters(exhausted)
                 )
                 items.append(self._undo_exhausted(exhausted))
             if current is not None:
@@ -135,7 +103,7 @@ class ProcessingTable:
                     )
                     shard = (current.job_id, current.shard)
                     shard_counters[shard] = shard_counters.get(shard, JobCounters()) + superseded
-                archive = replace(past, archived=True).to_item()
+                archive = schema.source_item(replace(past, archived=True))
                 items.append({"Put": {"TableName": self._table, "Item": archive}})
             items += [
                 self._shard_update(job_id, shard_number, shard_delta)
@@ -155,11 +123,11 @@ class ProcessingTable:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": replace(record, archived=True).to_item(),
+                    "Item": schema.source_item(replace(record, archived=True)),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            self._shard_update(record.job_id, record.shard, _past_run_counters(record)),
+            self._shard_update(record.job_id, record.shard, past_run_counters(record)),
         )
         return not reasons
 
@@ -167,18 +135,18 @@ class ProcessingTable:
         """This run's record as an upload that exhausted its retries, if it is one."""
         response = await self._db.get_item(
             TableName=self._table,
-            Key=_run_key(record),
+            Key=schema.run_key(record),
             ConsistentRead=True,
         )
         item = response.get("Item")
-        past = SourceRecord.from_item(item) if item else None
+        past = schema.from_item(SourceRecord, item) if item else None
         return past if past is not None and past.reason == Reason.RETRIES_EXHAUSTED else None
 
     def _undo_exhausted(self, past: SourceRecord) -> dict[str, Any]:
         return {
             "Delete": {
                 "TableName": self._table,
-                "Key": _run_key(past),
+                "Key": schema.run_key(past),
                 "ConditionExpression": "reason = :exhausted",
                 "ExpressionAttributeValues": to_attributes(
                     {":exhausted": Reason.RETRIES_EXHAUSTED.value}
@@ -206,7 +174,7 @@ class ProcessingTable:
             }
         put: dict[str, Any] = {
             "TableName": self._table,
-            "Item": record.to_item(),
+            "Item": schema.source_item(record),
             "ConditionExpression": condition,
         }
         if values:
@@ -231,12 +199,12 @@ class ProcessingTable:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": record.to_item(),
+                    "Item": schema.variant_item(record),
                     "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
                     "ExpressionAttributeValues": run,
                 }
             },
-            self._source_counter_update(record, {record.status: 1}),
+            self._source_counter_update(record, {SOURCE_COUNTERS[VariantStatus(record.status)]: 1}),
             self._shard_update(
                 record.job_id, record.shard, variant_counters(record.status, record.bytes or 0)
             ),
@@ -248,14 +216,20 @@ class ProcessingTable:
         return RecordResult.STALE
 
     async def _replace_exhausted(self, record: VariantRecord) -> RecordResult:
-        deltas = {VariantStatus.FAILED.value: -1}
-        deltas[record.status] = deltas.get(record.status, 0) + 1
-        moved = variant_counters(record.status, record.bytes or 0) - variant_counters("failed")
+        failed, now = (
+            SOURCE_COUNTERS[VariantStatus.FAILED],
+            SOURCE_COUNTERS[VariantStatus(record.status)],
+        )
+        deltas = {failed: -1}
+        deltas[now] = deltas.get(now, 0) + 1
+        moved = variant_counters(record.status, record.bytes or 0) - variant_counters(
+            VariantStatus.FAILED
+        )
         reasons = await self._transact(
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": record.to_item(),
+                    "Item": schema.variant_item(record),
                     "ConditionExpression": "run_id = :run AND reason = :exhausted",
                     "ExpressionAttributeValues": to_attributes(
                         {":run": record.run_id, ":exhausted": Reason.RETRIES_EXHAUSTED.value}
@@ -273,21 +247,17 @@ class ProcessingTable:
         self, record: VariantRecord, deltas: dict[str, int]
     ) -> dict[str, Any]:
         """Add ``deltas`` to the source's counters if the source is still on this run."""
-        changes = {name: delta for name, delta in deltas.items() if delta}
         check: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _source_key(record.bucket, record.key),
+            "Key": schema.source_key(record.bucket, record.key),
             "ConditionExpression": "run_id = :run",
-            "ExpressionAttributeValues": to_attributes({":run": record.run_id}),
         }
-        if not changes:
-            return {"ConditionCheck": check}
-        names = {f"#c{i}": name for i, name in enumerate(changes)}
-        values = {f":c{i}": delta for i, delta in enumerate(changes.values())}
-        check["UpdateExpression"] = "ADD " + ", ".join(f"{n} :{n[1:]}" for n in names)
-        check["ExpressionAttributeNames"] = names
-        check["ExpressionAttributeValues"] |= to_attributes(values)
-        return {"Update": check}
+        run = to_attributes({":run": record.run_id})
+        if not any(deltas.values()):
+            return {"ConditionCheck": {**check, "ExpressionAttributeValues": run}}
+        add = schema.add_expression(deltas)
+        add["ExpressionAttributeValues"] |= run
+        return {"Update": {**check, **add}}
 
     async def mark_loaded(
         self, bucket: str, key: str, run_id: str, job_id: str, shard: int
@@ -297,7 +267,7 @@ class ProcessingTable:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _source_key(bucket, key),
+                    "Key": schema.source_key(bucket, key),
                     "UpdateExpression": "SET loaded_at = :now",
                     "ConditionExpression": "run_id = :run AND attribute_not_exists(loaded_at)",
                     "ExpressionAttributeValues": to_attributes({":now": utc_now(), ":run": run_id}),
@@ -326,7 +296,7 @@ class ProcessingTable:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _source_key(bucket, key),
+                        "Key": schema.source_key(bucket, key),
                         "UpdateExpression": "SET #status = :final, finished_at = :now",
                         "ConditionExpression": (
                             "#status = :seen AND run_id = :run AND done = :done"
@@ -361,17 +331,17 @@ class ProcessingTable:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": source_pk(bucket, key)}),
+            "ExpressionAttributeValues": to_attributes({":pk": schema.source_pk(bucket, key)}),
             "ConsistentRead": True,
         }
         while True:
             response = await self._db.query(**request)
             for item in response.get("Items", []):
                 sort_key = item["sk"]["S"]
-                if sort_key == SOURCE_SK:
-                    source = SourceRecord.from_item(item)
-                elif sort_key.startswith(VARIANT_SK_PREFIX):
-                    variant = VariantRecord.from_item(item)
+                if sort_key == schema.SOURCE_SK:
+                    source = schema.from_item(SourceRecord, item)
+                elif sort_key.startswith(schema.VARIANT_SK_PREFIX):
+                    variant = schema.from_item(VariantRecord, item)
                     variants[variant.variant] = variant
             if "LastEvaluatedKey" not in response:
                 return source, variants
@@ -379,20 +349,37 @@ class ProcessingTable:
 
     async def get_source(self, bucket: str, key: str) -> SourceRecord | None:
         response = await self._db.get_item(
-            TableName=self._table, Key=_source_key(bucket, key), ConsistentRead=True
+            TableName=self._table, Key=schema.source_key(bucket, key), ConsistentRead=True
         )
         item = response.get("Item")
-        return SourceRecord.from_item(item) if item else None
+        return schema.from_item(SourceRecord, item) if item else None
+
+    async def claim_output(self, bucket: str, key: str, source_id: str) -> str:
+        """Claim ``bucket/key`` for ``source_id``; the owner afterwards (``source_id`` when
+        the claim is, or already was, this source's). Re-uploads keep their claim."""
+        try:
+            await self._db.put_item(
+                TableName=self._table,
+                Item={**schema.claim_key(bucket, key), **to_attributes({"source": source_id})},
+                ConditionExpression="attribute_not_exists(pk) OR #source = :source",
+                ExpressionAttributeNames={"#source": "source"},
+                ExpressionAttributeValues=to_attributes({":source": source_id}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED_EXCEPTION:
+                raise
+            response = await self._db.get_item(
+                TableName=self._table, Key=schema.claim_key(bucket, key), ConsistentRead=True
+            )
+            return str(schema.from_attributes(response["Item"])["source"])
+        return source_id
 
     def _shard_update(self, job_id: str, shard: int, counters: JobCounters) -> dict[str, Any]:
-        expression, names, values = counters.update_expression()
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": to_attributes({"pk": job_pk(job_id), "sk": shard_sk(shard)}),
-                "UpdateExpression": expression,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
+                "Key": schema.shard_key(job_id, shard),
+                **schema.add_expression(schema.counter_deltas(counters)),
             }
         }
 
@@ -415,26 +402,8 @@ class ProcessingTable:
         raise AssertionError("unreachable")
 
 
-def _past_run_counters(record: SourceRecord) -> JobCounters:
-    return JobCounters(
-        sources_registered=1,
-        variants_expected=record.expected,
-        variants_done=record.done,
-        variants_failed=record.failed,
-        variants_skipped=record.skipped,
-    ) + source_counters(record.status)
-
-
 def _older(sequencer: str | None, than: str | None) -> bool:
     return bool(sequencer and than and sequencer < than)
-
-
-def _source_key(bucket: str, key: str) -> dict[str, Any]:
-    return to_attributes({"pk": source_pk(bucket, key), "sk": SOURCE_SK})
-
-
-def _run_key(record: SourceRecord) -> dict[str, Any]:
-    return to_attributes({"pk": source_pk(record.bucket, record.key), "sk": run_sk(record.run_id)})
 
 
 def _cancellation_reasons(exc: ClientError) -> list[str]:

@@ -1,15 +1,15 @@
-"""S3 reads of sources and logos, and writes of rendered variants."""
+"""S3 reads of sources and logos, and writes of rendered variants (the ``Objects`` port)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from prism.aws.errors import error_code
 from prism.errors import PermanentError, Reason, TransientError
+from prism.keys import bare_etag
+from prism.ports import ObjectHead, WriteResult
 
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket", "NoSuchVersion"})
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
@@ -20,32 +20,6 @@ WRITE_ATTEMPTS = 8
 # Output object metadata: the run that wrote it, and that run's place among the key's runs.
 RUN_METADATA_KEY = "prism-run"
 RUN_ORDER_METADATA_KEY = "prism-run-order"
-
-
-class WriteResult(Enum):
-    WRITTEN = "written"
-    NEWER_EXISTS = "newer_exists"  # a later run's output is there: this one is not written
-
-
-def parse_s3_location(location: str, default_bucket: str) -> tuple[str, str]:
-    """``s3://bucket/key`` or a bare key in ``default_bucket``."""
-    if location.startswith("s3://"):
-        bucket, _, key = location[len("s3://") :].partition("/")
-        return bucket, key
-    return default_bucket, location
-
-
-@dataclass(frozen=True)
-class ObjectHead:
-    etag: str | None
-    size: int
-    version_id: str | None
-    metadata: dict[str, str]
-
-
-def bare_etag(etag: str | None) -> str | None:
-    """ETags come quoted from the API and bare in S3 events; compare them bare."""
-    return etag.strip('"') if etag else None
 
 
 class ObjectStore:
@@ -71,7 +45,7 @@ class ObjectStore:
         if version_id:
             request["VersionId"] = version_id
         elif etag:
-            request["IfMatch"] = f'"{bare_etag(etag)}"'
+            request["IfMatch"] = _quoted(etag)
         if first_bytes is not None:
             request["Range"] = f"bytes=0-{first_bytes - 1}"
         try:
@@ -131,7 +105,7 @@ class ObjectStore:
             if existing is not None and output_order(existing) > order:
                 return WriteResult.NEWER_EXISTS, None
             condition = (
-                {"IfNoneMatch": "*"} if existing is None else {"IfMatch": f'"{existing.etag}"'}
+                {"IfNoneMatch": "*"} if existing is None else {"IfMatch": _quoted(existing.etag)}
             )
             try:
                 response = await self._s3.put_object(
@@ -164,7 +138,7 @@ class ObjectStore:
     async def delete_if_unchanged(self, bucket: str, key: str, etag: str | None) -> bool:
         """Delete the object if its ETag is still ``etag``; False if it changed or is gone."""
         try:
-            await self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+            await self._s3.delete_object(Bucket=bucket, Key=key, IfMatch=_quoted(etag))
         except ClientError as exc:
             if error_code(exc) in _RACE_CODES | _MISSING_CODES:
                 return False
@@ -179,3 +153,7 @@ def output_order(head: ObjectHead) -> int:
     except ValueError:
         return -1
 
+
+def _quoted(etag: str | None) -> str:
+    """The ETag as a conditional request header wants it."""
+    return f'"{bare_etag(etag) or ""}"'

@@ -1,4 +1,4 @@
-"""Sending variant tasks to the variants queue."""
+"""Sending variant tasks to the variants queue (the ``TaskQueue`` port)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prism.errors import TransientError
-from prism.messages import VariantTask
-
-SQS_BATCH_LIMIT = 10
+from prism.messages import VariantTask, sqs_batches
 
 
 class VariantQueue:
@@ -20,8 +18,7 @@ class VariantQueue:
     async def send(self, tasks: Sequence[VariantTask]) -> None:
         """Send a source's tasks together, so that one worker batch tends to hold all of
         them and decodes the source once. Batches of 10 go out concurrently."""
-        chunks = [tasks[i : i + SQS_BATCH_LIMIT] for i in range(0, len(tasks), SQS_BATCH_LIMIT)]
-        await asyncio.gather(*(self._send_chunk(chunk) for chunk in chunks))
+        await asyncio.gather(*(self._send_chunk(chunk) for chunk in sqs_batches(tasks)))
 
     async def _send_chunk(self, chunk: Sequence[VariantTask]) -> None:
         entries = [

@@ -4,7 +4,14 @@ probe the bytes -> decode once -> for each variant: transforms -> watermark -> e
 What each kind of input becomes is described in docs/image-handling.md.
 """
 
-from prism.imaging.admission import PROBE_BYTES, admit_header, check_limits, check_size
+from prism.imaging.admission import (
+    PROBE_BYTES,
+    admit_header,
+    admit_prefix,
+    check_limits,
+    check_size,
+    needs_probe,
+)
 from prism.imaging.animation import Frames, source_animation
 from prism.imaging.colour import normalize_mode, to_srgb
 from prism.imaging.decode import Source, decode, decode_source
@@ -28,6 +35,7 @@ __all__ = [
     "Source",
     "SourceMetadata",
     "admit_header",
+    "admit_prefix",
     "apply_transforms",
     "apply_watermark",
     "check_limits",
@@ -39,6 +47,7 @@ __all__ = [
     "fit_size",
     "flatten",
     "needed_size",
+    "needs_probe",
     "normalize_mode",
     "probe",
     "probe_header",

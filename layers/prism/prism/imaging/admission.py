@@ -1,18 +1,22 @@
 """Every limit on an upload (``prism.config.Limits`` and ``Animation``'s frame limits),
 checked as early as the bytes at hand allow.
 
-The worker checks the object's size (``check_size``) and, before downloading it all, the
-header in its first ``PROBE_BYTES`` (``admit_header``). ``decode`` checks the whole
+The worker checks the object's size (``check_size``) and, unless it is known to be small
+(``needs_probe``), the header in its first ``PROBE_BYTES`` before downloading it all
+(``admit_prefix``). ``decode`` checks the whole
 file's header (``admit_image``) before decoding any pixel: a prefix cannot always tell
 (WebP, AVIF), and a watermark logo is never probed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PIL import Image
 
-from prism.config import Animation, Limits
+from prism.config import Animation, Limits, Variant
 from prism.errors import PermanentError, Reason
+from prism.imaging.animation import source_animation
 from prism.imaging.probe import ImageInfo, describe, frame_count, probe_header
 
 # Bytes fetched first to read a large source's header (dimensions, frame count).
@@ -28,6 +32,20 @@ def check_size(size: int | None, limits: Limits, source_id: str) -> None:
         )
     if size == 0:
         raise PermanentError(Reason.EMPTY_FILE, f"{source_id} is empty")
+
+
+def needs_probe(size: int | None) -> bool:
+    """Whether a source's header is read before it is downloaded: unless it is known to be
+    no larger than the probe itself."""
+    return size is None or size > PROBE_BYTES
+
+
+def admit_prefix(prefix: bytes, limits: Limits, variants: Sequence[Variant]) -> bytes | None:
+    """Refuse a source from its first ``PROBE_BYTES`` (as ``admit_header``), decoded for
+    ``variants``; the prefix when it is the whole object, else None (download the rest)."""
+    complete = len(prefix) < PROBE_BYTES
+    admit_header(prefix, complete=complete, limits=limits, animation=source_animation(variants))
+    return prefix if complete else None
 
 
 def admit_header(

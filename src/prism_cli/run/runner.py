@@ -1,0 +1,222 @@
+"""``prism run``: push local folders through the real handlers on a local stack of its own.
+
+The run makes a moto stack from ``template.yaml`` and drives it as a job, with the job
+commands' own flow (:func:`~prism_cli.jobs.monitor.feed_and_follow`): it creates a job,
+uploads the files with the job in their metadata (S3 notifies the uploads queue; emulated
+SQS event sources drive the fan-out and worker handlers), seals the job and follows its
+progress until it has ended, or until nothing is left to do (queues empty, no invocation
+under way: whatever is then in a dead-letter queue failed). The rendered variants are
+downloaded into ``--out`` mirroring the inputs, next to ``processing_log.json`` (built from
+the job's records).
+
+Ctrl+C asks whether to cancel the job (on a terminal) or cancels it (otherwise); the log of
+what was done is still written. A second Ctrl+C aborts. One :class:`Interrupts` owns SIGINT
+for the whole run, the making of the stack included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from prism.aws.clients import open_clients
+from prism.aws.job_table import JobTable
+from prism.config import PipelineConfig
+from prism.jobs import JobKind
+from prism.settings import Settings
+from prism_cli.config_files import load_config
+from prism_cli.errors import UserError
+from prism_cli.exit_codes import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
+from prism_cli.interrupts import Interrupts, interactive
+from prism_cli.jobs.feed import UploadFeeder, UploadItem
+from prism_cli.jobs.ids import create_job, new_job_id
+from prism_cli.jobs.inputs import InputFile, scan_folders
+from prism_cli.jobs.log import JobRecords, read_job_records
+from prism_cli.jobs.monitor import FollowPolicy, feed_and_follow
+from prism_cli.jobs.processing_log import ProcessingLog
+from prism_cli.local.function_log import function_output_to
+from prism_cli.local.lambda_emulator import SqsEventSourceEmulator, function_instances, idle_for
+from prism_cli.local.stack import LocalStack, local_environment
+from prism_cli.local.template import find_template, load_template
+from prism_cli.run.dead_letters import read_dead_letters
+from prism_cli.run.out_folder import check_folders, prepare_output_folder
+from prism_cli.run.output_keys import check_output_keys
+from prism_cli.run.run_log import RunPlace, fill_run_log
+from prism_cli.run.summary import RunResult
+from prism_cli.run.watermark_logos import Logo, find_logos
+
+LOG_NAME = "processing_log.json"
+FUNCTION_LOG_NAME = "functions.log"
+
+# Idle (queues empty, nothing in flight) this many polls in a row ends the run.
+_IDLE_POLLS = 3
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    inputs: Sequence[Path]
+    out: Path
+    config_path: Path | None = None
+    # Config text given directly (the demo); wins over ``config_path``.
+    config_text: str | None = None
+    config_label: str | None = None
+    workers: int = 4
+    template: Path | None = None
+
+
+# --- the run -----------------------------------------------------------------------------
+def run(options: RunOptions, console: Console | None = None) -> RunResult:
+    """Process ``options.inputs`` into ``options.out``. UserError for bad input."""
+    console = console or Console(file=sys.stdout)
+    folders = check_folders(options.inputs, options.out)
+    config_text, config_label, config = load_config(
+        options.config_path, options.config_text, options.config_label
+    )
+    template_path = find_template(options.template)
+    scan = scan_folders(folders)
+    if not scan.files:
+        if not scan.skipped and not scan.failed:
+            raise UserError(f"no files found in {', '.join(map(str, folders))}")
+        raise UserError(f"no supported images in {', '.join(map(str, folders))}")
+    if options.workers < 1:
+        raise UserError("--workers must be at least 1")
+    # Everything that can be checked is checked before the stack starts and uploads begin.
+    upload_prefix = _upload_prefix(template_path)
+    check_output_keys(scan.files, config, upload_prefix)
+    config_path = options.config_path if options.config_text is None else None
+    logos = find_logos(config, config_path, upload_prefix)
+    out = options.out
+    prepare_output_folder(out)
+
+    log = ProcessingLog(
+        inputs=[str(folder) for folder in folders],
+        output=str(out),
+        config=config_label,
+        function_log=FUNCTION_LOG_NAME,
+        skipped=list(scan.skipped),
+        failed=list(scan.failed),
+    )
+    (out / FUNCTION_LOG_NAME).unlink(missing_ok=True)
+
+    def stopping() -> None:
+        console.print("[yellow]Stopping: finishing invocations under way (Ctrl+C again to abort)")
+
+    with (
+        Interrupts(on_stop=stopping) as interrupts,
+        function_output_to(out / FUNCTION_LOG_NAME),
+        LocalStack(template_path) as stack,
+    ):
+        if config_text is not None:
+            stack.put_pipeline_config(config_text)
+        local_run = _Run(stack, scan.files, out, config, console, interrupts)
+        local_run.upload_logos(logos)
+        instances = function_instances(stack.template, options.workers, within_concurrency=True)
+        with stack.running_functions(instances) as emulators:
+            outcome = asyncio.run(local_run.job(emulators))
+        interrupted = outcome.interrupted or interrupts.pending()
+        log.job = outcome.job_id
+        local_run.collect(log, outcome.records or JobRecords(), interrupted)
+    log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
+    log_path = out / LOG_NAME
+    log.save(log_path)
+    failures = log.failed or log.partial or log.summary.variants_failed
+    code = EXIT_FAILURES if failures else EXIT_OK
+    return RunResult(
+        log=log, log_path=log_path, exit_code=EXIT_INTERRUPTED if interrupted else code
+    )
+
+
+def _upload_prefix(template_path: Path) -> str:
+    """The prefix the run's files are uploaded under, as the template sets it."""
+    template = load_template(template_path)
+    return Settings.from_env(local_environment(template, endpoint="")).upload_prefix
+
+
+@dataclass
+class _Outcome:
+    """What the job flow of one run left behind."""
+
+    job_id: str | None = None
+    records: JobRecords | None = None
+    interrupted: bool = False
+
+
+class _Run:
+    """One ``prism run``: a job on the run's own stack, fed with the files and followed."""
+
+    def __init__(
+        self,
+        stack: LocalStack,
+        files: list[InputFile],
+        out: Path,
+        config: PipelineConfig,
+        console: Console,
+        interrupts: Interrupts,
+    ) -> None:
+        self.stack = stack
+        self.settings = Settings.from_env(stack.environment)
+        self.files = files
+        self.place = RunPlace(self.settings.input_bucket, self.settings.output_bucket, out, config)
+        self.console = console
+        self.interrupts = interrupts
+        self.keys = {file.key(self.settings.upload_prefix): file for file in files}
+
+    def upload_logos(self, logos: list[Logo]) -> None:
+        """Put the config's watermark logos where the workers look for them (outside the
+        upload prefix, so they are not processed)."""
+        for logo in logos:
+            try:
+                data = logo.path.read_bytes()
+            except OSError as exc:
+                raise UserError(
+                    f"cannot read watermark image {logo.path}: {exc.strerror or exc}"
+                ) from None
+            self.stack.clients.s3.put_object(
+                Bucket=self.settings.input_bucket, Key=logo.key, Body=data
+            )
+
+    async def job(self, emulators: Sequence[SqsEventSourceEmulator]) -> _Outcome:
+        """Create the job, feed it the files and follow it (``emulators`` run the stack's
+        functions)."""
+        outcome = _Outcome()
+        if self.interrupts.pending():  # Ctrl+C while the stack was being made
+            return _Outcome(interrupted=True)
+
+        # Nothing left to do (queues empty, no invocation under way) a few polls in a row:
+        # whatever did not finish is then in a dead-letter queue.
+        settled = idle_for(_IDLE_POLLS, emulators, self.stack.clients.sqs)
+
+        async with self.interrupts, open_clients() as clients:
+            table = JobTable(clients.dynamodb, self.settings.table_name)
+            job_id = new_job_id()
+            description = "prism run " + " ".join(sorted({f.label for f in self.files}))
+            shards = self.settings.job_counter_shards
+            await create_job(table, job_id, JobKind.SUBMIT, description, shards=shards)
+            outcome.job_id = job_id
+            items = [UploadItem(key, file.path, file.display) for key, file in self.keys.items()]
+            feeder = UploadFeeder(table, job_id, clients.s3, self.settings.input_bucket, items)
+            result, _ = await feed_and_follow(
+                table,
+                feeder,
+                self.console,
+                self.interrupts,
+                FollowPolicy.for_local_run(interactive=interactive()),
+                idle=lambda: asyncio.to_thread(settled),
+                show_failures=False,  # the summary lists them
+            )
+            outcome.interrupted = result.cancel_requested or result.progress.job.cancelled
+            outcome.records = await read_job_records(table, result.progress.job)
+        return outcome
+
+    # --- the log ----------------------------------------------------------------------------
+    def collect(self, log: ProcessingLog, records: JobRecords, interrupted: bool) -> None:
+        template = self.stack.template
+        sqs, s3 = self.stack.clients.sqs, self.stack.clients.s3
+        dead = read_dead_letters(sqs, [queue.url for queue in template.dead_letter_queues()])
+        fill_run_log(log, self.keys, records, dead, self.place, s3, interrupted=interrupted)

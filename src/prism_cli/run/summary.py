@@ -1,0 +1,51 @@
+"""What ``prism run`` ends with: its result, and the summary printed from it.
+
+Apart from the runner so that printing a run's summary needs no local stack (moto).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from prism_cli.jobs.log import partial_detail
+from prism_cli.jobs.processing_log import ProcessingLog
+
+
+@dataclass(frozen=True)
+class RunResult:
+    log: ProcessingLog
+    log_path: Path
+    exit_code: int
+
+
+def print_summary(console: Console, result: RunResult, started: float) -> None:
+    log, summary = result.log, result.log.summary
+    status = "[yellow]interrupted[/]" if log.interrupted else "done"
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True)
+
+    # The same counts as the log's summary, each named with its unit.
+    say(
+        f"Prism run {status} in {time.monotonic() - started:.1f} s: "
+        f"files: {summary.successful} successful, {summary.partial} partial, "
+        f"{summary.failed} failed, {summary.skipped} skipped; "
+        f"variants: {summary.variants_done} written to {escape(log.output)}, "
+        f"{summary.variants_failed} failed, {summary.variants_skipped} skipped"
+    )
+    shown = 10
+    lines = [
+        *(("[magenta]partial[/]", p.path, partial_detail(p)) for p in log.partial),
+        *(("[red]failed[/] ", f.path, f.error) for f in log.failed),
+        *(("[dim]skipped[/]", s.path, s.reason) for s in log.skipped),
+    ]
+    for label, path, detail in lines[:shown]:
+        say(f"  {label} {escape(path)}: {escape(detail)}")
+    if len(lines) > shown:
+        say(f"  ... {len(lines) - shown} more in the log")
+    say(f"Log: {escape(str(result.log_path))}")
