@@ -1,11 +1,12 @@
-"""Peak memory (RSS) of the worker's imaging path for the largest inputs it accepts.
+"""Peak memory (RSS) of the worker's imaging path, and of the anchors, for the largest
+inputs Prism accepts.
 
     .venv/bin/python bench/memory.py [--corpus DIR] [--batch N] [--json OUT]
 
 Inputs: the corpus's 48 MP JPEG, and uploads at the configured pixel limit generated in a
 temporary folder from a corpus photo: an RGB JPEG, an RGBA PNG (no DCT scaling, 4 bytes
-a pixel) and a 16-bit grayscale PNG. Each measurement runs in a fresh subprocess, so
-peaks do not mix, and reads ``ru_maxrss`` after the imports and after the work.
+a pixel), a 16-bit grayscale PNG and a WebP. Each measurement runs in a fresh subprocess,
+so peaks do not mix, and reads ``ru_maxrss`` after the imports and after the work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +37,10 @@ TEXTURE_PHOTO = "photo_2725x2225.jpg"
 THREADS = 2
 # ru_maxrss is in KiB on Linux (Lambda), in bytes on macOS.
 _RSS_UNIT = 1 / 1024 if sys.platform == "darwin" else 1.0
+# Bytes a pixel takes in Pillow's memory, by mode (RGB is stored as 4 bytes, like RGBA).
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
+# Every approach, in the order of the table.
+MODES = ("textbook", "pyvips", "prism-1t", "prism", "prism-batch")
 
 
 def peak_rss_mb() -> float:
@@ -50,31 +56,52 @@ def lambda_memory_mb() -> int:
     return int(template["Parameters"]["WorkerMemorySize"]["Default"])
 
 
+def describe(path: Path) -> dict[str, Any]:
+    """The upload's header, and what it takes decoded at full size in Pillow's memory.
+    (Opening a WebP reads all of it: only the children do this, after measuring.)"""
+    with warnings.catch_warnings():  # big on purpose (not above twice Pillow's ceiling)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    with image:
+        return {
+            "image": f"{image.format} {image.width}x{image.height} {image.mode}",
+            "decoded_mb": image.width * image.height * _PIXEL_BYTES.get(image.mode, 4) / 2**20,
+        }
+
+
 # --- one measurement, in its own process ------------------------------------------------
-def child(mode: str, path: Path, batch: int) -> dict[str, float]:
-    """Run one workload on ``path`` and return the process's RSS before and after (MB)."""
-    # Both modes import what the worker imports, so their starting points are the same.
+def child(mode: str, path: Path, batch: int) -> dict[str, Any]:
+    """Run one workload on ``path`` and return the process's RSS before and after (MB),
+    and what the upload is (read once the peak is taken)."""
+    # Every mode imports what the worker imports, so their starting points are the same
+    # (pyvips adds libvips to its own).
     import prism.worker  # noqa: F401
 
+    if mode == "pyvips":
+        workloads.pyvips()
     start = peak_rss_mb()
     # The worker holds each upload's bytes while it decodes; a batch holds several.
     uploads = [path.read_bytes() for _ in range(batch if mode == "prism-batch" else 1)]
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         work: dict[str, Callable[[], object]] = {
-            "naive": lambda: workloads.naive(uploads[0]),
+            "textbook": lambda: workloads.textbook(uploads[0]),
+            "pyvips": lambda: workloads.pyvips_decode_once(uploads[0]),
+            "prism-1t": lambda: workloads.prism_sequential(uploads[0]),
             "prism": lambda: workloads.prism_threaded(uploads[0], pool),
             # Scheduled as the worker schedules an SQS batch with ``batch`` sources.
             "prism-batch": lambda: asyncio.run(workloads.prism_batch(uploads, pool)),
         }
         work[mode]()
-    return {"start_mb": start, "peak_mb": peak_rss_mb()}
+    peak = peak_rss_mb()
+    return {"start_mb": start, "peak_mb": peak, **describe(path)}
 
 
 def run_child(*args: str) -> str:
     """The last line ``memory.py *args`` prints, run in a fresh process.
 
     Linux carries a process's ``ru_maxrss`` across fork and exec, so this process must
-    never grow: it only starts children (which also generate the inputs).
+    never grow: it only starts children (which also generate the inputs, open them and
+    try pyvips).
     """
     command = [sys.executable, __file__, *args]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -83,8 +110,8 @@ def run_child(*args: str) -> str:
     return completed.stdout.splitlines()[-1]
 
 
-def measure(mode: str, path: Path, batch: int) -> dict[str, float]:
-    result: dict[str, float] = json.loads(
+def measure(mode: str, path: Path, batch: int) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(
         run_child("--child", mode, str(path), "--batch", str(batch))
     )
     return result
@@ -106,41 +133,41 @@ def generate_inputs(texture: Path, folder: Path, size: tuple[int, int]) -> list[
             for y in range(0, size[1], photo.height):
                 canvas.paste(photo, (x, y))
     name = f"{size[0]}x{size[1]}"
-    jpeg, rgba, gray16 = (
+    jpeg, rgba, gray16, webp = (
         folder / f"generated_{name}.jpg",
         folder / f"generated_{name}_rgba.png",
         folder / f"generated_{name}_gray16.png",
+        folder / f"generated_{name}.webp",
     )
     canvas.save(jpeg, quality=90)
-    canvas.convert("RGBA").save(rgba, compress_level=1)
+    canvas.save(webp, quality=80, method=0)
+    canvas = canvas.convert("RGBA")
+    canvas.save(rgba, compress_level=1)
     # 16-bit samples: 0-255 spread over 0-65535.
     canvas.convert("L").convert("I").point(lambda v: v * 257).convert("I;16").save(
         gray16, compress_level=1
     )
-    return [jpeg, rgba, gray16]
+    return [jpeg, rgba, gray16, webp]
 
 
 # --- report -------------------------------------------------------------------------------
-def benchmark(inputs: list[Path], batch: int) -> list[dict[str, Any]]:
+def benchmark(inputs: list[Path], batch: int, modes: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = []
     for path in inputs:
-        with Image.open(path) as image:  # reads the header only
-            described = f"{image.format} {image.width}x{image.height} {image.mode}"
         print(f"measuring {path.name}...", flush=True)
-        naive = measure("naive", path, batch)
-        naive_imaging = naive["peak_mb"] - naive["start_mb"]
-        for mode in ("naive", "prism", "prism-batch"):
-            result = naive if mode == "naive" else measure(mode, path, batch)
+        results = {mode: measure(mode, path, batch) for mode in modes}
+        textbook_imaging = results["textbook"]["peak_mb"] - results["textbook"]["start_mb"]
+        for mode, result in results.items():
             imaging = result["peak_mb"] - result["start_mb"]
             rows.append(
                 {
                     "input": path.name,
-                    "image": described,
                     "file_mb": path.stat().st_size / 2**20,
                     "mode": mode if mode != "prism-batch" else f"prism, {batch} at once",
                     **result,
                     "imaging_mb": imaging,
-                    "imaging_vs_naive": imaging / naive_imaging,
+                    "imaging_vs_decoded": imaging / result["decoded_mb"],
+                    "imaging_vs_textbook": imaging / textbook_imaging,
                 }
             )
     return rows
@@ -148,15 +175,23 @@ def benchmark(inputs: list[Path], batch: int) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]], memory_mb: int) -> str:
     lines = [
-        "| input | image | path | start MB | peak | imaging MB (peak - start) | vs naive |",
-        "|---|---|---|--:|---|--:|--:|",
+        "| input | path | start MB | peak | imaging MB (peak - start) | vs decoded | vs textbook |",
+        "|---|---|--:|---|--:|--:|--:|",
     ]
+    previous = None
     for row in rows:
+        label = ""
+        if row["input"] != previous:
+            label = (
+                f"{row['input']} ({row['image']}, {row['file_mb']:.1f} MB; "
+                f"decoded {row['decoded_mb']:.0f} MB)"
+            )
+            previous = row["input"]
         lines.append(
-            f"| {row['input']} ({row['file_mb']:.1f} MB) | {row['image']} | {row['mode']} "
-            f"| {row['start_mb']:.0f} | {row['peak_mb']:.0f} MB of {memory_mb} MB "
-            f"({row['peak_mb'] / memory_mb:.0%}) | {row['imaging_mb']:.0f} "
-            f"| {row['imaging_vs_naive']:.2f}x |"
+            f"| {label} | {row['mode']} | {row['start_mb']:.0f} "
+            f"| {row['peak_mb']:,.0f} MB of {memory_mb} MB ({row['peak_mb'] / memory_mb:.0%}) "
+            f"| {row['imaging_mb']:,.0f} | {row['imaging_vs_decoded']:.2f}x "
+            f"| {row['imaging_vs_textbook']:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -168,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=2, metavar=("PHOTO", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--has-pyvips", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.has_pyvips:
+        print(json.dumps(workloads.pyvips() is not None))
+        return 0
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]), args.batch)))
         return 0
@@ -181,17 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     if not all(photo.is_file() for photo in photos):
         print(f"No {LARGEST_PHOTO} and {TEXTURE_PHOTO} in {args.corpus}: skipping.")
         return 0
+    has_pyvips = json.loads(run_child("--has-pyvips"))
+    modes = MODES if has_pyvips else tuple(mode for mode in MODES if mode != "pyvips")
+    if not has_pyvips:
+        print("pyvips is not installed: its rows are left out.", flush=True)
     with tempfile.TemporaryDirectory(prefix="prism-bench-") as folder:
         size = limit_size(Limits().max_source_pixels)
-        print(f"generating {size[0]}x{size[1]} uploads (about 20 s)...", flush=True)
+        print(f"generating {size[0]}x{size[1]} uploads (about 30 s)...", flush=True)
         generated = json.loads(run_child("--generate", str(photos[1]), folder))
-        Image.MAX_IMAGE_PIXELS = None  # big on purpose; only headers are read here
-        rows = benchmark([photos[0], *map(Path, generated)], max(1, args.batch))
+        rows = benchmark([photos[0], *map(Path, generated)], max(1, args.batch), modes)
     memory_mb = lambda_memory_mb()  # after the children: cfn-lint is large
     print(table(rows, memory_mb))
     print(
-        f"{THREADS} threads render the default pipeline's 3 variants; start = RSS after "
-        "the worker's imports; each row is a fresh process."
+        "textbook and pyvips: one thread; prism-1t: one thread; prism: the variants on "
+        f"{THREADS} threads, as the worker renders them. start = RSS after the worker's "
+        "imports; each row is a fresh process; decoded = the upload at full size in "
+        "Pillow's memory (RGB takes 4 bytes a pixel)."
     )
     if args.json:
         result = {"lambda_memory_mb": memory_mb, "threads": THREADS, "rows": rows}

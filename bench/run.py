@@ -1,77 +1,136 @@
-"""Speed of Prism's imaging core against a textbook Pillow script, measured in the same run.
+"""Speed of Prism's imaging path against independent anchors, measured in the same run.
 
-    .venv/bin/python bench/run.py [--corpus DIR] [--repeat N] [--threads N] [--json OUT]
+    .venv/bin/python bench/run.py [--corpus DIR] [--repeat N] [--threads N] [--effort N]
+                                  [--json OUT]
 
-Each figure is the median of ``--repeat`` runs after one warm-up (``time.perf_counter``).
-Ratios are baseline time / Prism time: above 1 means Prism is faster. See bench/README.md.
+Anchors: the textbook Pillow script and pyvips (decode once, thumbnail chain), both on
+one thread. Each figure is the median of ``--repeat`` interleaved rounds after one
+warm-up (``time.perf_counter``). Ratios are anchor time / Prism time: above 1 means
+Prism is faster. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
+import math
 import os
 import platform
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import PIL
+import quality
+from PIL import Image
 from workloads import (
-    naive,
+    VARIANTS,
     prism_batch,
-    prism_decode_per_variant,
     prism_sequential,
     prism_threaded,
+    pyvips,
+    pyvips_decode_once,
+    pyvips_version,
+    textbook,
+    with_effort,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 STAT = Path("/proc/stat")
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".avif"}
+NO_PYVIPS = (
+    "pyvips is not installed: its column is left out "
+    "(apt-get install libvips42; pip install 'prism-pipeline[bench]')."
+)
+
+Outputs = list[bytes]
 
 
-def median_ms(jobs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median wall time in ms of each workload, after one untimed warm-up of each.
+def timed_rounds(
+    jobs: dict[str, Callable[[], Outputs]], repeat: int
+) -> tuple[dict[str, float], dict[str, Outputs]]:
+    """Median wall time in ms of each workload, after one untimed warm-up of each, and
+    each workload's outputs (from the warm-up).
 
     The workloads take turns in every round, so a change in machine load during the run
     hits them all alike rather than skewing one ratio.
     """
     samples: dict[str, list[float]] = {name: [] for name in jobs}
+    outputs: dict[str, Outputs] = {}
     for round_ in range(repeat + 1):
         for name, work in jobs.items():
             started = time.perf_counter()
-            work()
+            result = work()
+            elapsed = (time.perf_counter() - started) * 1000
             if round_:  # round 0 is the warm-up
-                samples[name].append((time.perf_counter() - started) * 1000)
-    return {name: statistics.median(times) for name, times in samples.items()}
+                samples[name].append(elapsed)
+            else:
+                outputs[name] = result
+    return {name: statistics.median(times) for name, times in samples.items()}, outputs
 
 
-def measure_photo(data: bytes, pool: Executor, repeat: int) -> dict[str, float]:
-    return median_ms(
-        {
-            "baseline_ms": lambda: naive(data),
-            "prism_1t_ms": lambda: prism_sequential(data),
-            "prism_2t_ms": lambda: prism_threaded(data, pool),
-            "prism_per_variant_ms": lambda: prism_decode_per_variant(data),
-        },
-        repeat,
-    )
+def describe(outputs: Outputs) -> list[dict[str, Any]]:
+    """Format, size and bytes of each output."""
+    described = []
+    for data in outputs:
+        with Image.open(io.BytesIO(data)) as image:  # the header only
+            described.append({"format": image.format, "size": list(image.size), "bytes": len(data)})
+    return described
 
 
-def ratios(row: dict[str, Any]) -> dict[str, float]:
+def workloads(
+    data: bytes, pool: Executor, threads: int, effort: int | None
+) -> dict[str, Callable[[], Outputs]]:
+    jobs: dict[str, Callable[[], Outputs]] = {"textbook": lambda: textbook(data)}
+    if pyvips() is not None:
+        jobs["pyvips"] = lambda: pyvips_decode_once(data)
+    jobs["prism_1t"] = lambda: prism_sequential(data)
+    jobs[f"prism_{threads}t"] = lambda: prism_threaded(data, pool)
+    if effort is not None:
+        variants = with_effort(effort)
+        jobs[f"prism_1t_effort{effort}"] = lambda: prism_sequential(data, variants)
+        if pyvips() is not None:
+            jobs[f"pyvips_effort{effort}"] = lambda: pyvips_decode_once(data, variants)
+    return jobs
+
+
+def measure_photo(
+    name: str, data: bytes, pool: Executor, repeat: int, threads: int, effort: int | None
+) -> dict[str, Any]:
+    medians, outputs = timed_rounds(workloads(data, pool, threads, effort), repeat)
     return {
-        "ratio_1t": row["baseline_ms"] / row["prism_1t_ms"],
-        "ratio_2t": row["baseline_ms"] / row["prism_2t_ms"],
-        # How much decode-once saves over decoding for each variant, both inside Prism.
-        "decode_once_gain": row["prism_per_variant_ms"] / row["prism_1t_ms"],
+        "photo": name,
+        "ms": medians,
+        "outputs": {job: describe(result) for job, result in outputs.items()},
     }
+
+
+def ratio_pairs(jobs: Sequence[str], threads: int, effort: int | None) -> list[tuple[str, str]]:
+    """(anchor, Prism workload) pairs: anchor ms / Prism ms is the speed-up."""
+    prism = ["prism_1t", f"prism_{threads}t"]
+    pairs = [("textbook", job) for job in prism]
+    if "pyvips" in jobs:
+        pairs += [("pyvips", job) for job in prism]
+    if effort is not None:
+        tuned = f"prism_1t_effort{effort}"
+        pairs.append(("textbook", tuned))
+        if "pyvips" in jobs:
+            pairs += [("pyvips", tuned), (f"pyvips_effort{effort}", tuned)]
+    if "pyvips" in jobs:
+        pairs.append(("textbook", "pyvips"))
+    return pairs
+
+
+def geomean(values: Sequence[float]) -> float:
+    return math.exp(statistics.fmean(math.log(value) for value in values))
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -89,70 +148,152 @@ def find_photos(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
-def benchmark(photos: list[Path], repeat: int, threads: int) -> dict[str, Any]:
+def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None) -> dict[str, Any]:
     started, (machine_before, own_before) = time.perf_counter(), cpu_seconds()
+    load_before = os.getloadavg()
     uploads = {photo.name: photo.read_bytes() for photo in photos}
     rows: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for name, data in uploads.items():
-            row: dict[str, Any] = {"photo": name, **measure_photo(data, pool, repeat)}
-            rows.append(row | ratios(row))
+            rows.append(measure_photo(name, data, pool, repeat, threads, effort))
         every = list(uploads.values())
-        at_once = median_ms(
+        at_once, _ = timed_rounds(
             {
-                "baseline_sequential_ms": lambda: [naive(data) for data in every],
-                f"prism_batch_{threads}t_ms": lambda: asyncio.run(prism_batch(every, pool)),
+                "textbook_sequential": lambda: [out for d in every for out in textbook(d)],
+                f"prism_batch_{threads}t": lambda: [
+                    out for outs in asyncio.run(prism_batch(every, pool)) for out in outs
+                ],
             },
             repeat,
         )
-    elapsed, (machine_after, own_after) = time.perf_counter() - started, cpu_seconds()
+    elapsed, (machine_after, own_after) = time.perf_counter(), cpu_seconds()
+    elapsed -= started
     # Other work on the machine skews absolute times more than ratios: say how much ran.
     others = max(0.0, (machine_after - machine_before) - (own_after - own_before))
-    keys = ("baseline_ms", "prism_1t_ms", "prism_2t_ms", "prism_per_variant_ms")
-    totals: dict[str, Any] = {key: sum(row[key] for row in rows) for key in keys}
+    jobs = list(rows[0]["ms"])
+    pairs = ratio_pairs(jobs, threads, effort)
+    for row in rows:
+        row["ratios"] = {f"{a}/{b}": row["ms"][a] / row["ms"][b] for a, b in pairs}
+        row["dimensions_match"] = _dimensions_match(row["outputs"])
+    summary = {
+        "geomean_ms": {job: geomean([row["ms"][job] for row in rows]) for job in jobs},
+        "geomean_ratios": {
+            key: geomean([row["ratios"][key] for row in rows]) for key in rows[0]["ratios"]
+        },
+        "total_bytes": {
+            job: sum(out["bytes"] for row in rows for out in row["outputs"][job]) for job in jobs
+        },
+    }
     return {
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "pillow": PIL.__version__,
+            "pyvips": pyvips_version(),
             "seconds": elapsed,
             "other_processes_cpu_seconds": others,
+            "other_processes_busy_cpus": others / elapsed if elapsed else 0.0,
+            "loadavg_1min_before_after": [load_before[0], os.getloadavg()[0]],
         },
         "repeat": repeat,
         "threads": threads,
+        "effort": effort,
+        "variants": [f"{v.name} {v.format} q{v.quality}" for v in VARIANTS],
         "photos": rows,
-        "totals": totals | ratios(totals),
+        "summary": summary,
         "corpus_at_once": at_once
-        | {"ratio": at_once["baseline_sequential_ms"] / at_once[f"prism_batch_{threads}t_ms"]},
+        | {"ratio": at_once["textbook_sequential"] / at_once[f"prism_batch_{threads}t"]},
     }
 
 
-def table(result: dict[str, Any]) -> str:
-    threads = result["threads"]
+def _dimensions_match(outputs: dict[str, list[dict[str, Any]]]) -> bool:
+    sizes = {tuple(tuple(out["size"]) for out in described) for described in outputs.values()}
+    return len(sizes) == 1
+
+
+def _label(job: str) -> str:
+    return job.replace("_", "-").replace("effort", "effort ")
+
+
+def speed_table(result: dict[str, Any]) -> str:
+    rows, summary = result["photos"], result["summary"]
+    jobs = list(rows[0]["ms"])
+    ratios = list(rows[0]["ratios"])
+    header = ["photo", *(f"{_label(job)} ms" for job in jobs)]
+    header += [_ratio_label(key) for key in ratios]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
+    for row in rows:
+        cells = [row["photo"] + ("" if row["dimensions_match"] else " (sizes differ!)")]
+        cells += [f"{row['ms'][job]:,.0f}" for job in jobs]
+        cells += [f"{row['ratios'][key]:.2f}x" for key in ratios]
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["**geomean**"]
+    cells += [f"**{summary['geomean_ms'][job]:,.0f}**" for job in jobs]
+    cells += [f"**{summary['geomean_ratios'][key]:.2f}x**" for key in ratios]
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ratio_label(key: str) -> str:
+    anchor, prism = key.split("/")
+    return f"{_label(prism)} vs {_label(anchor)}"
+
+
+def bytes_table(result: dict[str, Any]) -> str:
+    """Output bytes of every workload, per photo and variant, against the textbook's."""
+    rows = result["photos"]
+    jobs = list(rows[0]["ms"])
+    header = ["photo", "variant", "size", *(f"{_label(job)} B" for job in jobs)]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---|" + "--:|" * len(jobs)]
+    for row in rows:
+        for index, variant in enumerate(VARIANTS):
+            base = row["outputs"]["textbook"][index]
+            cells = [row["photo"], f"{variant.name} {variant.format}", _size(base)]
+            for job in jobs:
+                out = row["outputs"][job][index]
+                size = "" if out["size"] == base["size"] else f" ({_size(out)}!)"
+                change = "" if job == "textbook" else f" ({out['bytes'] / base['bytes'] - 1:+.1%})"
+                cells.append(f"{out['bytes']:,}{change}{size}")
+            lines.append("| " + " | ".join(cells) + " |")
+    totals = result["summary"]["total_bytes"]
+    cells = ["**all photos**", "", ""]
+    for job in jobs:
+        change = "" if job == "textbook" else f" ({totals[job] / totals['textbook'] - 1:+.1%})"
+        cells.append(f"**{totals[job]:,}**{change}")
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _size(output: dict[str, Any]) -> str:
+    return "x".join(str(side) for side in output["size"])
+
+
+def report(result: dict[str, Any]) -> str:
+    machine, threads = result["machine"], result["threads"]
     lines = [
-        f"| photo | baseline ms | prism-1t ms | ratio | prism-{threads}t ms | ratio "
-        "| per-variant decode ms | decode-once gain |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        f"Variants: {', '.join(result['variants'])}.",
+        "",
+        speed_table(result),
+        "",
+        bytes_table(result),
     ]
-    for row in [*result["photos"], {"photo": "**total**", **result["totals"]}]:
-        lines.append(
-            f"| {row['photo']} | {row['baseline_ms']:,.0f} | {row['prism_1t_ms']:,.0f} "
-            f"| {row['ratio_1t']:.2f}x | {row['prism_2t_ms']:,.0f} | {row['ratio_2t']:.2f}x "
-            f"| {row['prism_per_variant_ms']:,.0f} | {row['decode_once_gain']:.2f}x |"
-        )
     at_once = result["corpus_at_once"]
     lines.append(
-        f"\nWhole corpus at once: baseline one photo after another "
-        f"{at_once['baseline_sequential_ms']:,.0f} ms; Prism, all photos on a {threads}-thread "
-        f"pool as the worker schedules a batch, {at_once[f'prism_batch_{threads}t_ms']:,.0f} ms "
+        f"\nWhole corpus at once: the textbook script one photo after another "
+        f"{at_once['textbook_sequential']:,.0f} ms; Prism, all photos on a {threads}-thread "
+        f"pool as the worker schedules a batch, {at_once[f'prism_batch_{threads}t']:,.0f} ms "
         f"({at_once['ratio']:.2f}x)."
     )
-    machine = result["machine"]
+    if pyvips() is None:
+        lines.append(NO_PYVIPS)
+    load = machine["loadavg_1min_before_after"]
     lines.append(
-        f"Median of {result['repeat']} runs after a warm-up; {machine['cpus']} CPUs, "
-        f"Python {machine['python']}, Pillow {machine['pillow']}; other processes used "
-        f"{machine['other_processes_cpu_seconds']:.1f} CPU-s during the "
-        f"{machine['seconds']:.0f} s run."
+        f"Median of {result['repeat']} interleaved rounds after a warm-up; {machine['cpus']} "
+        f"CPUs, Python {machine['python']}, Pillow {machine['pillow']}"
+        f"{', ' + machine['pyvips'] if machine['pyvips'] else ''}. Machine load: other "
+        f"processes used {machine['other_processes_cpu_seconds']:.1f} CPU-s during the "
+        f"{machine['seconds']:.0f} s run ({machine['other_processes_busy_cpus']:.2f} CPUs "
+        f"busy on average; 1-min load average {load[0]:.2f} before, {load[1]:.2f} after)."
     )
     return "\n".join(lines)
 
@@ -160,8 +301,19 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of photos")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds per figure (median)")
     parser.add_argument("--threads", type=int, default=2, help="Prism's thread pool size")
+    parser.add_argument(
+        "--effort",
+        type=int,
+        default=2,
+        help="also time Prism (and pyvips) with this WebP effort on the web variant (-1: do not)",
+    )
+    parser.add_argument(
+        "--no-quality",
+        action="store_true",
+        help="skip the pixel comparison with a direct resize (bench/quality.py, ~15 s)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args(argv)
     if not args.corpus.is_dir():
@@ -171,8 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     if not photos:
         print(f"No photos in {args.corpus}: skipping.")
         return 0
-    result = benchmark(photos, max(1, args.repeat), max(1, args.threads))
-    print(table(result))
+    if pyvips() is None:
+        print(NO_PYVIPS, flush=True)
+    effort = args.effort if args.effort >= 0 else None
+    result = benchmark(photos, max(1, args.repeat), max(1, args.threads), effort)
+    print(report(result))
+    if not args.no_quality:
+        print("\nPixels against a direct Lanczos resize of the full decode (bench/quality.py):\n")
+        uploads = quality.corpus_uploads(args.corpus)
+        rows = quality.measure(uploads)
+        result["quality"] = rows
+        print(quality.table(rows) + "\n" + quality.EXPLANATION)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -1,8 +1,8 @@
-"""What the benchmarks time and measure: a textbook Pillow script, and Prism's imaging core.
+"""What the benchmarks time and measure: a textbook Pillow script, pyvips, and Prism.
 
-Every workload turns one upload (bytes) into the default pipeline's variants (bytes), so
-the baseline and Prism do the same job: thumbnail 256 JPEG, web 1280 WebP, large 1920 JPEG,
-at the qualities ``default_pipeline.yaml`` sets.
+Every workload turns one upload (bytes) into the default pipeline's variants (bytes), in
+the pipeline's order, so all of them do the same job: thumbnail 256 JPEG, web 1280 WebP,
+large 1920 JPEG, at the qualities ``default_pipeline.yaml`` sets.
 """
 
 from __future__ import annotations
@@ -10,42 +10,109 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from prism.config import Thumbnail, Variant, default_config
 from prism.imaging import Source, decode_source, render_variant
+from prism.imaging.encode import resolved_effort, webp_method
 
 CONFIG = default_config()
 VARIANTS: Sequence[Variant] = CONFIG.variants
 MAX_PIXELS = CONFIG.limits.max_source_pixels
 
 
-def naive(data: bytes, variants: Sequence[Variant] = VARIANTS) -> list[bytes]:
-    """Baseline A, the textbook Pillow pass: per variant, open, full decode, exif_transpose,
-    Lanczos thumbnail, save. One full decode per variant, one thread."""
+def with_effort(effort: int, variants: Sequence[Variant] = VARIANTS) -> list[Variant]:
+    """``variants`` with ``effort`` set on those whose format takes one (the WebP)."""
+    return [
+        variant.model_copy(update={"effort": effort})
+        if variant.format in ("WEBP", "AVIF")
+        else variant
+        for variant in variants
+    ]
+
+
+def _box(variant: Variant) -> tuple[int, int]:
+    box = variant.transforms[0] if variant.transforms else None
+    assert isinstance(box, Thumbnail), "the anchors only know thumbnail variants"
+    return box.width, box.height
+
+
+# --- anchor A: the textbook Pillow script -------------------------------------------------
+def textbook(data: bytes, variants: Sequence[Variant] = VARIANTS) -> list[bytes]:
+    """The textbook Pillow script: open, ``convert("RGB")``, then per variant
+    ``copy().thumbnail(LANCZOS)`` and ``save`` at the variant's quality (Pillow's other
+    defaults: WebP method 4, no JPEG optimize). One full decode, no draft, one thread;
+    no orientation or colour profile handling, and alpha is dropped."""
+    with Image.open(io.BytesIO(data)) as opened:
+        image = opened.convert("RGB")
     outputs = []
     for variant in variants:
-        box = variant.transforms[0]
-        assert isinstance(box, Thumbnail), "the baseline only knows thumbnail variants"
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.load()  # full size: no draft
-            image = ImageOps.exif_transpose(opened)
-        # JPEG stores RGB, WebP RGB or RGBA: Pillow's plain convert (no ICC, alpha dropped).
-        wanted = "RGBA" if variant.format != "JPEG" and image.mode == "RGBA" else "RGB"
-        if image.mode != wanted:
-            image = image.convert(wanted)
-        image.thumbnail((box.width, box.height), Image.Resampling.LANCZOS)
+        resized = image.copy()
+        resized.thumbnail(_box(variant), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
-        image.save(buffer, variant.format, quality=variant.quality)
+        resized.save(buffer, variant.format, quality=variant.quality)
         outputs.append(buffer.getvalue())
     return outputs
 
 
+# --- anchor B: pyvips, decode once --------------------------------------------------------
+@functools.cache
+def pyvips() -> Any:
+    """The pyvips module, set up for the bench; None when it (or libvips) is missing.
+    Imported on first use: libvips adds about 17 MB to a process."""
+    try:
+        import pyvips
+    except (ImportError, OSError):  # the module, or libvips itself, is missing
+        return None
+    pyvips.cache_set_max(0)  # every round must do the work: no cached operations
+    pyvips.concurrency_set(int(os.environ.get("BENCH_VIPS_THREADS", "1")))  # one thread
+    return pyvips
+
+
+def pyvips_version() -> str | None:
+    vips = pyvips()
+    if vips is None:
+        return None
+    libvips = ".".join(str(vips.version(part)) for part in range(3))
+    return f"pyvips {vips.__version__} (libvips {libvips})"
+
+
+def pyvips_decode_once(data: bytes, variants: Sequence[Variant] = VARIANTS) -> list[bytes]:
+    """libvips' own pipeline: ``thumbnail_buffer`` (shrink-on-load, orientation, colour
+    profile to sRGB) for the largest variant, then ``thumbnail_image`` of that result for
+    the next smaller one, and so on; same formats, qualities and WebP effort, metadata
+    stripped. One thread (``BENCH_VIPS_THREADS`` to change)."""
+    vips = pyvips()
+    assert vips is not None, "pyvips is not installed (pip install 'prism-pipeline[bench]')"
+    order = sorted(range(len(variants)), key=lambda i: _box(variants[i]), reverse=True)
+    outputs: dict[int, bytes] = {}
+    image = None
+    for index in order:
+        variant = variants[index]
+        width, height = _box(variant)
+        if image is None:
+            image = vips.Image.thumbnail_buffer(data, width, height=height, size="down")
+        else:
+            image = image.thumbnail_image(width, height=height, size="down")
+        # libvips is lazy: without this, every save would decode the upload again.
+        image = image.copy_memory()
+        if variant.format == "WEBP":
+            effort = webp_method(resolved_effort("WEBP", variant.effort))
+            outputs[index] = image.webpsave_buffer(Q=variant.quality, effort=effort, strip=True)
+        else:
+            flat = image.flatten(background=[255, 255, 255]) if image.hasalpha() else image
+            outputs[index] = flat.jpegsave_buffer(Q=variant.quality, strip=True)
+    return [outputs[index] for index in range(len(variants))]
+
+
+# --- Prism's worker path ------------------------------------------------------------------
 def decode(data: bytes, variants: Sequence[Variant] = VARIANTS) -> Source:
-    """Prism's decode for ``variants``: a JPEG is drafted to the largest size they need."""
+    """Prism's decode for ``variants``: kept at the largest size they render from."""
     return decode_source(data, max_pixels=MAX_PIXELS, variants=variants)
 
 
@@ -65,12 +132,6 @@ def prism_threaded(
     """Decode once, then render the variants on ``pool``, as the worker does."""
     source = decode(data, variants)
     return list(pool.map(functools.partial(render, source), variants))
-
-
-def prism_decode_per_variant(data: bytes, variants: Sequence[Variant] = VARIANTS) -> list[bytes]:
-    """Prism without decode-once: each variant decodes the upload itself (drafted to its
-    own size), one thread."""
-    return [render(decode(data, [variant]), variant) for variant in variants]
 
 
 async def prism_batch(

@@ -21,7 +21,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 def bench() -> dict[str, ModuleType]:
     # bench/ holds scripts, not a package: they import each other as top-level modules.
     sys.path.append(str(BENCH))
-    return {name: importlib.import_module(name) for name in ("workloads", "run", "memory")}
+    names = ("workloads", "quality", "run", "memory")
+    return {name: importlib.import_module(name) for name in names}
 
 
 def jpeg_64() -> bytes:
@@ -44,17 +45,28 @@ def test_every_workload_renders_the_default_variants(bench: dict[str, ModuleType
     expected = [("JPEG", (64, 64)), ("WEBP", (64, 64)), ("JPEG", (64, 64))]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = [
-            workloads.naive(data),
+            workloads.textbook(data),
             workloads.prism_sequential(data),
+            workloads.prism_sequential(data, workloads.with_effort(2)),
             workloads.prism_threaded(data, pool),
-            workloads.prism_decode_per_variant(data),
             *asyncio.run(workloads.prism_batch([data, data], pool)),
         ]
+    if workloads.pyvips() is not None:
+        results.append(workloads.pyvips_decode_once(data))
     for outputs in results:
         assert formats_and_sizes(outputs) == expected
 
 
-def test_run_writes_a_table_and_json(
+def test_the_bench_uses_the_default_pipelines_variants(bench: dict[str, ModuleType]) -> None:
+    from prism.config import default_config
+
+    workloads = bench["workloads"]
+    assert list(workloads.VARIANTS) == default_config().variants
+    tuned = workloads.with_effort(2)
+    assert [v.effort for v in tuned] == [None if v.format != "WEBP" else 2 for v in tuned]
+
+
+def test_run_writes_tables_and_json(
     bench: dict[str, ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     corpus = tmp_path / "corpus"
@@ -67,9 +79,34 @@ def test_run_writes_a_table_and_json(
 
     result = json.loads(out.read_text())
     assert [row["photo"] for row in result["photos"]] == ["tiny.jpg"]
-    assert result["photos"][0]["baseline_ms"] > 0
+    row = result["photos"][0]
+    assert row["ms"]["textbook"] > 0 and row["ms"]["prism_1t"] > 0
+    assert row["ratios"]["textbook/prism_1t"] > 0
+    assert row["dimensions_match"]
+    assert result["summary"]["geomean_ratios"]["textbook/prism_2t"] > 0
     assert result["corpus_at_once"]["ratio"] > 0
-    assert "| tiny.jpg |" in capsys.readouterr().out
+    assert [r["variant"].split()[0] for r in result["quality"]] == ["thumbnail", "web", "large"]
+    printed = capsys.readouterr().out
+    assert "| tiny.jpg |" in printed and "**geomean**" in printed
+    assert "Machine load: other processes used" in printed
+
+
+def test_run_says_so_and_still_runs_without_pyvips(
+    bench: dict[str, ModuleType],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = bench["run"]
+    monkeypatch.setattr(run, "pyvips", lambda: None)
+    monkeypatch.setattr(bench["quality"], "pyvips", lambda: None)
+    (tmp_path / "tiny.jpg").write_bytes(jpeg_64())
+    out = tmp_path / "bench.json"
+
+    assert run.main(["--corpus", str(tmp_path), "--repeat", "1", "--json", str(out)]) == 0
+
+    assert "pyvips is not installed" in capsys.readouterr().out
+    assert "pyvips" not in json.loads(out.read_text())["photos"][0]["ms"]
 
 
 def test_run_skips_without_a_corpus(
@@ -85,8 +122,11 @@ def test_memory_child_reports_rss_and_reads_the_template(
     memory = bench["memory"]
     photo = tmp_path / "tiny.jpg"
     photo.write_bytes(jpeg_64())
-    for mode in ("naive", "prism", "prism-batch"):
+    modes = [m for m in memory.MODES if m != "pyvips" or bench["workloads"].pyvips()]
+    for mode in modes:
         result = memory.child(mode, photo, batch=2)
         assert 0 < result["start_mb"] <= result["peak_mb"]
+        assert result["image"] == "JPEG 64x64 RGB"
+        assert result["decoded_mb"] == 64 * 64 * 4 / 2**20  # RGB takes 4 bytes a pixel
     assert 128 <= memory.lambda_memory_mb() <= 10_240  # Lambda's range
     assert memory.limit_size(100_000_000) == (10_000, 10_000)

@@ -156,8 +156,10 @@ def test_decode_source_serves_every_variant_from_one_decode() -> None:
 
     source = decode_source(data, max_pixels=10**7, variants=variants)
 
-    # Drafted to 1/2 (1000x500): both sides still cover the largest need (400x400).
-    assert source.image.size == (1000, 500)
+    # Kept at the largest size a variant renders from: the fit's 400x200, which also
+    # covers the cover's need (200x100). Decoded at 1/4 (500x250), then shrunk.
+    assert source.image.size == (400, 200)
+    assert source.upright_size == (2000, 1000)
     assert source.info.width == 2000 and source.frames is None
     sizes = [render_variant(source, v, None) for v in variants]
     assert [(r.width, r.height) for r in sizes] == [(100, 100), (400, 200)]

@@ -286,6 +286,10 @@ class Variant(_Model):
     transforms: list[Transform] = Field(default_factory=list)
     format: OutputFormat = "JPEG"
     quality: int = Field(default=85, ge=1, le=100)
+    # How hard the encoder works, for WEBP (0-6: libwebp's ``method``) and AVIF (0-10:
+    # 10 - libavif's ``speed``); lower is faster and gives larger files. None: 4 for both,
+    # the encoders' own balance. See docs/image-handling.md for what it buys.
+    effort: int | None = Field(default=None, ge=0)
     # None inherits the pipeline-wide watermark; False turns it off for this variant.
     watermark: Watermark | Literal[False] | None = None
     # What transparency is flattened onto in JPEG and BMP outputs (never black).
@@ -305,6 +309,18 @@ class Variant(_Model):
         if isinstance(value, list):
             return [{"op": item} if isinstance(item, str) else item for item in value]
         return value
+
+    @model_validator(mode="after")
+    def _effort_in_range(self) -> Variant:
+        if self.effort is None:
+            return self
+        effort = FORMATS[self.format].effort
+        if effort is None:
+            takes = ", ".join(name for name, spec in FORMATS.items() if spec.effort)
+            raise ValueError(f"effort applies to {takes} outputs only, not {self.format}")
+        if self.effort > effort.highest:
+            raise ValueError(f"effort for {self.format} must be 0-{effort.highest}")
+        return self
 
     @property
     def extension(self) -> str:

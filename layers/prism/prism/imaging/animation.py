@@ -17,7 +17,13 @@ from PIL import Image
 
 from prism.config import Animation, Variant
 from prism.errors import PermanentError, Reason
-from prism.imaging.encode import WEBP_METHOD, expand_gray, gif_frame, lowest_alpha
+from prism.imaging.encode import (
+    expand_gray,
+    gif_frame,
+    lowest_alpha,
+    resolved_effort,
+    webp_method,
+)
 from prism.imaging.prepare import prepare
 from prism.imaging.probe import open_image, permanent_errors
 from prism.output_formats import FORMATS
@@ -95,8 +101,10 @@ def encode_animation(
     format: str,
     quality: int,
     exif: bytes | None = None,
+    effort: int | None = None,
 ) -> bytes:
-    """Frames made by ``animation_frame`` (all one size) as an animated GIF or WEBP.
+    """Frames made by ``animation_frame`` (all one size) as an animated GIF or WEBP
+    (``quality`` and ``effort`` as for ``encode``).
 
     Raises ``PermanentError(Reason.ENCODE_FAILED)`` if the writer fails.
     """
@@ -114,7 +122,11 @@ def encode_animation(
             # the previous frame shows through the transparent pixels of the next.
             options["disposal"] = 2
     else:
-        options.update(loop=1 if loop is None else loop, quality=quality, method=WEBP_METHOD)
+        options.update(
+            loop=1 if loop is None else loop,
+            quality=quality,
+            method=webp_method(resolved_effort("WEBP", effort)),
+        )
         if exif is not None:
             options["exif"] = exif
     buffer = io.BytesIO()

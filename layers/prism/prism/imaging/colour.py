@@ -73,9 +73,12 @@ def normalize_mode(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if image.has_transparency_data else "RGB")
     if mode == "1":
         return image.convert("L")
-    if mode.startswith("I"):
+    if mode == "I;16":
         # 16-bit samples (PNG/TIFF): scale to 8 bits (65535 -> 255, 32768 -> 128); a
-        # plain convert would clip everything above 255 to white.
+        # plain convert would clip everything above 255 to white. Scaled in 16 bits: the
+        # same values as through 32-bit "I" below, at half the memory and CPU.
+        return image.point(lambda value: value * (1 / 256)).convert("L")
+    if mode.startswith("I"):
         return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     if mode == "F":
         _low, high = image.getextrema()

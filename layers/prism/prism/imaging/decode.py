@@ -4,33 +4,40 @@ This is where the expensive and easy-to-get-wrong steps happen: bounded memory (
 checked from the header, JPEG DCT scaling through ``draft``, animation frames counted
 before any is decoded), EXIF orientation, ICC profiles, the zoo of Pillow modes, and
 noting the metadata that outputs will not carry.
+
+``decode_source`` knows the variants, so it keeps only what they need: the picture
+shrunk to the largest size any of them is rendered from (``reduced_size``). A JPEG is
+decoded at the DCT scale closest above that size, anything else in full and then
+shrunk band by band; the variants then resize from that one small image, so the
+second and later resizes of an upload start from the largest one's result.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from PIL import ExifTags, Image, ImageFile
+from PIL import Image, ImageFile
 
 from prism.config import Animation, Variant
 from prism.imaging.admission import admit_image
 from prism.imaging.animation import Frames, source_animation
 from prism.imaging.metadata import SourceMetadata, read_metadata
-from prism.imaging.prepare import prepare
+from prism.imaging.prepare import SWAPPING_ORIENTATIONS, orientation, prepare
 from prism.imaging.probe import ImageInfo, open_image, permanent_errors
-from prism.imaging.transforms import combined_needed_size, needed_size
+from prism.imaging.transforms import combined_needed_size, reduced_size
 
-# EXIF orientations 5-8 turn the stored image by 90 degrees: its width becomes the height.
-_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+# What to decode for: the upright size of the picture -> the upright size to keep
+# (None: all of it).
+_Plan = Callable[[tuple[int, int]], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, eq=False)
 class Source:
     """A decoded upload, shared (read-only) by all of its variants."""
 
-    # The first (or only) picture: upright, sRGB, in RGB, RGBA, L or LA, no metadata.
+    # The first (or only) picture: upright, sRGB, in RGB, RGBA, L or LA, no metadata;
+    # possibly reduced to what the variants it was decoded for need (see ``size``).
     image: Image.Image
     # The header's description of the upload (format, stored size; frames are counted
     # only if some variant preserves them, else ``frames_exact`` is False).
@@ -38,6 +45,9 @@ class Source:
     metadata: SourceMetadata = field(default_factory=SourceMetadata)
     # Every frame, when the source is animated and some variant preserves animation.
     frames: Frames | None = None
+    # The upright size of the picture ``image`` shows (larger than ``image`` when it was
+    # decoded reduced); output sizes are computed from it. None: ``image.size``.
+    size: tuple[int, int] | None = None
 
     @classmethod
     def still(cls, image: Image.Image) -> Source:
@@ -45,18 +55,26 @@ class Source:
         info = ImageInfo("unknown", image.width, image.height, image.mode, frames=1)
         return cls(image=image, info=info)
 
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        return self.size or self.image.size
+
 
 def decode_source(data: bytes, *, max_pixels: int, variants: Sequence[Variant] = ()) -> Source:
     """Decode an upload once for all of ``variants``.
 
     The limits are checked from the header first: ``max_pixels`` (TOO_LARGE) and, if a
-    variant preserves animation, its frame limits (TOO_MANY_FRAMES). JPEGs are decoded
-    at the smallest DCT scale the variants allow (see ``needed_size``). Raises
-    ``PermanentError`` with EMPTY_FILE, UNSUPPORTED_FORMAT, CORRUPT, TRUNCATED,
-    TOO_LARGE, TOO_MANY_FRAMES or DECOMPRESSION_BOMB.
+    variant preserves animation, its frame limits (TOO_MANY_FRAMES). The picture is kept
+    at the largest size the variants are rendered from (``reduced_size``; a JPEG is
+    decoded at the smallest DCT scale above it). Render only these ``variants`` from
+    the result. Raises ``PermanentError`` with EMPTY_FILE, UNSUPPORTED_FORMAT, CORRUPT,
+    TRUNCATED, TOO_LARGE, TOO_MANY_FRAMES or DECOMPRESSION_BOMB.
     """
-    size = combined_needed_size(needed_size(variant.transforms) for variant in variants)
-    return _decode(data, max_pixels, size, source_animation(variants))
+
+    def plan(size: tuple[int, int]) -> tuple[int, int] | None:
+        return combined_needed_size(reduced_size(variant.transforms, size) for variant in variants)
+
+    return _decode(data, max_pixels, plan, source_animation(variants), shrink=True)
 
 
 def decode(
@@ -66,16 +84,20 @@ def decode(
 
     For stills (a watermark logo) and tests: animated images yield their first frame and
     metadata is dropped. ``needed_size`` is the smallest upright size the caller will
-    resize to (see ``decode_source``). Raises what ``decode_source`` raises.
+    resize to, on both axes: a JPEG is decoded at the smallest DCT scale that keeps both
+    sides at least that large, and nothing is shrunk further. Raises what
+    ``decode_source`` raises.
     """
-    return _decode(data, max_pixels, needed_size, None).image
+    return _decode(data, max_pixels, lambda _size: needed_size, None, shrink=False).image
 
 
 def _decode(
     data: bytes,
     max_pixels: int,
-    size: tuple[int, int] | None,
+    plan: _Plan,
     animation: Animation | None,
+    *,
+    shrink: bool,
 ) -> Source:
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # A process-wide switch that would turn truncated uploads into grey-padded outputs.
@@ -86,25 +108,35 @@ def _decode(
         # A GIF without a loop extension plays once; Pillow reports no loop count for AVIF,
         # whose players loop an unknown count forever.
         loop = image.info.get("loop", None if image.format == "GIF" else 0)
-        if size is not None:
-            _draft(image, size)
+        if image.format in ("JPEG", "MPO"):
+            # The JPEG header holds the EXIF block: the orientation is known before decoding.
+            turn = orientation(image)
+            keep = plan(_upright((image.width, image.height), turn))
+            if keep is not None:
+                _draft(image, keep, turn)
         image.load()
         metadata = read_metadata(image)
-        first = prepare(image)
+        # The size of the picture itself, upright (a draft may have decoded it smaller).
+        size = _upright((info.width, info.height), orientation(image))
+        first = prepare(image, plan(size) if shrink else None)
+        del image  # the full decode, once ``first`` is made from it
     animated = None
     if animation is not None and info.frames > 1:
         animated = Frames(data=data, count=info.frames, loop=loop, max_pixels=max_pixels)
-    return Source(image=first, info=info, metadata=metadata, frames=animated)
+    return Source(
+        image=first,
+        info=info,
+        metadata=metadata,
+        frames=animated,
+        size=size if size != first.size else None,
+    )
 
 
-def _draft(image: ImageFile.ImageFile, needed_size: tuple[int, int]) -> None:
-    """Ask the JPEG decoder for the smallest DCT scale still >= ``needed_size``."""
-    if image.format not in ("JPEG", "MPO"):
-        return
-    width, height = needed_size
-    orientation = 1
-    with contextlib.suppress(Exception):
-        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
-    if orientation in _SWAPPING_ORIENTATIONS:
-        width, height = height, width  # ``draft`` works on the stored (sideways) image
-    image.draft(None, (width, height))
+def _upright(size: tuple[int, int], turn: int) -> tuple[int, int]:
+    return (size[1], size[0]) if turn in SWAPPING_ORIENTATIONS else size
+
+
+def _draft(image: ImageFile.ImageFile, size: tuple[int, int], turn: int) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale still >= ``size`` (upright)."""
+    # ``draft`` works on the stored (possibly sideways) image.
+    image.draft(None, _upright(size, turn))

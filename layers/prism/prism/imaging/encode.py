@@ -23,12 +23,10 @@ from prism.errors import PermanentError, Reason
 from prism.imaging.colour import normalize_mode
 from prism.output_formats import FORMATS, canonical_name
 
-# A preparer turns a working-mode image into one the format can store, plus save options.
+# A preparer turns a working-mode image into one the format can store, plus save options,
+# from the variant's quality and encoder effort.
 _Prepared = tuple[Image.Image, dict[str, Any]]
-
-# WebP method 4 (of 0-6), for stills and animations: about half the CPU of 6 for a
-# slightly larger file.
-WEBP_METHOD = 4
+_Preparer = Callable[[Image.Image, int, int], _Prepared]
 
 # GIF: 255 palette colours from the image, index 255 kept for "transparent".
 _GIF_TRANSPARENT_INDEX = 255
@@ -43,12 +41,15 @@ def encode(
     *,
     background: str = DEFAULT_BACKGROUND,
     exif: bytes | None = None,
+    effort: int | None = None,
 ) -> bytes:
     """The bytes of ``image`` encoded as ``format``, a name (or alias) in ``FORMATS``.
 
-    ``quality`` (1-100) applies to JPEG, WEBP and AVIF. Transparency is flattened onto
-    ``background`` for formats without alpha. ``exif`` is written where the format takes
-    it. Raises ``PermanentError(Reason.ENCODE_FAILED)`` if the image cannot be encoded.
+    ``quality`` (1-100) applies to JPEG, WEBP and AVIF, ``effort`` to WEBP and AVIF
+    (``prism.config.Variant.effort``; None: the format's default). Transparency is
+    flattened onto ``background`` for formats without alpha. ``exif`` is written where
+    the format takes it. Raises ``PermanentError(Reason.ENCODE_FAILED)`` if the image
+    cannot be encoded.
     """
     spec = FORMATS.get(canonical_name(format))
     if spec is None:
@@ -58,7 +59,8 @@ def encode(
         working = normalize_mode(image)
         if not spec.alpha:
             working = flatten(working, background)
-        prepared, options = _PREPARERS.get(spec.name, _as_is)(working, quality)
+        preparer = _PREPARERS.get(spec.name, _as_is)
+        prepared, options = preparer(working, quality, resolved_effort(spec.name, effort))
         if exif is not None and spec.exif:
             options["exif"] = exif
         prepared.save(buffer, spec.name, **options)
@@ -87,28 +89,44 @@ def flatten(image: Image.Image, background: str = DEFAULT_BACKGROUND) -> Image.I
     return base
 
 
-def _jpeg(image: Image.Image, quality: int) -> _Prepared:
+def resolved_effort(format: str, effort: int | None) -> int:
+    """``effort`` for an output in ``format``, or the format's default (0 if it has none)."""
+    spec = FORMATS[format].effort
+    if effort is not None:
+        return effort
+    return spec.default if spec is not None else 0
+
+
+def webp_method(effort: int) -> int:
+    """libwebp's ``method`` (0-6) for an effort: the same number. At 4, the default, it
+    costs about half the CPU of 6 for a slightly larger file; 2 about half that again."""
+    return effort
+
+
+def _jpeg(image: Image.Image, quality: int, effort: int) -> _Prepared:
     # ``comment`` would otherwise be copied from ``image.info``; EXIF and ICC are only
     # written when passed.
     return image, {"quality": quality, "optimize": True, "comment": ""}
 
 
-def _png(image: Image.Image, quality: int) -> _Prepared:
+def _png(image: Image.Image, quality: int, effort: int) -> _Prepared:
     # ``icc_profile`` would otherwise be copied from ``image.info``. optimize=True costs
     # several times the CPU for a few percent.
     return image, {"compress_level": 6, "optimize": False, "icc_profile": None}
 
 
-def _webp(image: Image.Image, quality: int) -> _Prepared:
-    return expand_gray(image), {"quality": quality, "method": WEBP_METHOD}
+def _webp(image: Image.Image, quality: int, effort: int) -> _Prepared:
+    return expand_gray(image), {"quality": quality, "method": webp_method(effort)}
 
 
-def _avif(image: Image.Image, quality: int) -> _Prepared:
-    # speed 6 (of 0-10) is libavif's default balance; lower speeds cost minutes on big images.
-    return expand_gray(image), {"quality": quality, "speed": 6, "icc_profile": None}
+def _avif(image: Image.Image, quality: int, effort: int) -> _Prepared:
+    # Effort 4 is speed 6 (of 0-10), libavif's default balance; lower speeds cost
+    # minutes on big images.
+    options = {"quality": quality, "speed": 10 - effort, "icc_profile": None}
+    return expand_gray(image), options
 
 
-def _as_is(image: Image.Image, quality: int) -> _Prepared:
+def _as_is(image: Image.Image, quality: int, effort: int) -> _Prepared:
     """For writers that take no options and copy nothing from ``image.info`` (BMP)."""
     return image, {}
 
@@ -120,7 +138,7 @@ def expand_gray(image: Image.Image) -> Image.Image:
     return image
 
 
-def _gif(image: Image.Image, quality: int) -> _Prepared:
+def _gif(image: Image.Image, quality: int, effort: int) -> _Prepared:
     paletted = gif_frame(image)
     options = {"transparency": paletted.info["transparency"]} if paletted.info else {}
     return paletted, options
@@ -163,7 +181,7 @@ def lowest_alpha(image: Image.Image) -> int:
 
 
 # By ``FormatSpec.name``; formats not listed are saved ``_as_is``.
-_PREPARERS: dict[str, Callable[[Image.Image, int], _Prepared]] = {
+_PREPARERS: dict[str, _Preparer] = {
     "JPEG": _jpeg,
     "PNG": _png,
     "WEBP": _webp,

@@ -7,6 +7,9 @@ nothing changes. Only ``resize``, ``thumbnail``/``fit`` and ``contain`` with ``u
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from PIL import Image, ImageColor, ImageOps
 
 from prism.config import FocalPoint, Gravity
@@ -30,9 +33,75 @@ CENTERING: dict[str, tuple[float, float]] = {
 }
 
 
+# ``shrink`` makes temporaries of up to this many pixels (32 MB of RGBA) in one piece:
+# a converted or premultiplied copy of the whole image, or Pillow's intermediate pass.
+# Past that it works in bands, so a large upload is never held twice.
+ONE_PIECE_PIXELS = 8_000_000
+# Bands of about this many source pixels (4 MB of RGBA): small next to the image; the
+# rows either side that each band's filter also reads are then a little more work.
+BAND_PIXELS = 1_000_000
+# Pillow's Lanczos reads this many source pixels either side, times the scale factor.
+_LANCZOS_SUPPORT = 3
+# Modes Pillow resamples as they are, without a premultiplied copy of the whole image.
+_RESAMPLED_AS_IS = frozenset({"RGB", "L", "CMYK"})
+
+
 def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     # Pillow premultiplies alpha while resampling RGBA/LA, so edges do not darken.
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def shrink(
+    image: Image.Image,
+    size: tuple[int, int],
+    convert: Callable[[Image.Image], Image.Image] | None = None,
+) -> Image.Image:
+    """``resize(convert(image), size)`` for a large ``image`` and a smaller ``size``,
+    computed one band of rows at a time, so that no temporary the size of ``image`` is
+    ever made: not the conversion, not Pillow's premultiplied copy of RGBA/LA, not its
+    intermediate pass. ``convert`` must work pixel by pixel (a mode conversion).
+
+    Each band of output rows is resampled from the source rows under its filter (Pillow's
+    ``resize`` with a ``box``), so the bands join without seams and the result is the
+    one-piece resize's, to rounding (Pillow may run its two passes in the other order
+    for a band, which rounds and clips between them differently).
+    """
+    width, height = image.size
+    crop = convert is not None or image.mode not in _RESAMPLED_AS_IS
+    # What one piece would make on top of the image: a converted (or premultiplied) copy
+    # of it, or only Pillow's intermediate pass (new width x old height).
+    temporary = width * height if crop else size[0] * height
+    if temporary <= ONE_PIECE_PIXELS or size[0] >= width or size[1] >= height:
+        converted = convert(image) if convert is not None else image
+        return converted if size == image.size else resize(converted, size)
+    scale = height / size[1]
+    factor = max(1, int(scale / REDUCING_GAP))  # the integer reduce ``resize`` does first
+    margin = math.ceil(_LANCZOS_SUPPORT * scale) + 2 * factor
+    rows = max(1, int(BAND_PIXELS / width / scale))  # output rows per band
+    shrunk: Image.Image | None = None
+    for top in range(0, size[1], rows):
+        bottom = min(size[1], top + rows)
+        # The band's source rows (fractional; the last band ends exactly at the bottom).
+        first, last = top * scale, min(float(height), bottom * scale)
+        offset = 0
+        source = image
+        if crop:
+            # Only the rows the filter reads, converted (and premultiplied) on their own.
+            offset = max(0, math.floor(first) - margin)
+            source = image.crop((0, offset, width, min(height, math.ceil(last) + margin)))
+            source = convert(source) if convert is not None else source
+        band = source.resize(
+            (size[0], bottom - top),
+            Image.Resampling.LANCZOS,
+            box=(0, first - offset, width, last - offset),
+            reducing_gap=REDUCING_GAP,
+        )
+        if shrunk is None:
+            shrunk = Image.new(band.mode, size, None)  # every row is pasted over
+        shrunk.paste(band, (0, top))
+        del source, band  # before the next band's are made
+    assert shrunk is not None  # ``size`` has at least one row
+    return shrunk
 
 
 def fit_size(
@@ -49,9 +118,17 @@ def fit_size(
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def thumbnail(image: Image.Image, box: tuple[int, int], *, upscale: bool) -> Image.Image:
-    size = fit_size(image.size, box, upscale=upscale)
-    return image if size == image.size else resize(image, size)
+def thumbnail(
+    image: Image.Image,
+    box: tuple[int, int],
+    *,
+    upscale: bool,
+    size: tuple[int, int] | None = None,
+) -> Image.Image:
+    """Fit ``image`` in ``box``. ``size``: the size of the picture ``image`` is a reduced
+    copy of; the output size is then the picture's fit, whatever the copy's rounding."""
+    fitted = fit_size(size or image.size, box, upscale=upscale)
+    return image if fitted == image.size else resize(image, fitted)
 
 
 def cover_size(size: tuple[int, int], box: tuple[int, int], *, upscale: bool) -> tuple[int, int]:
@@ -82,10 +159,11 @@ def contain(
     background: str,
     *,
     upscale: bool,
+    size: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Fit ``image`` in ``box``, then pad it to exactly ``box`` with ``background`` (a
-    colour, or "transparent"), placed by ``gravity``."""
-    fitted = thumbnail(image, box, upscale=upscale)
+    colour, or "transparent"), placed by ``gravity``. ``size``: as for ``thumbnail``."""
+    fitted = thumbnail(image, box, upscale=upscale, size=size)
     if fitted.size == box:
         return fitted
     mode, fill = _canvas(fitted.mode, background)

@@ -56,14 +56,21 @@ def render_variant(
             source.frames, variant, watermark, logo, background, exif
         )
     else:
-        image = apply_transforms(source.image, variant.transforms, background=background)
+        image = apply_transforms(
+            source.image, variant.transforms, background=background, size=source.size
+        )
         if watermark is not None:
             image = apply_watermark(image, watermark, logo)
         if image is source.image:
-            # Nothing changed the pixels, but ``Image.save`` writes its options onto the
-            # image object, which other threads may be saving at the same moment.
-            image = source.image.copy()
-        data = encode(image, variant.format, variant.quality, background=background, exif=exif)
+            image = _view(image)
+        data = encode(
+            image,
+            variant.format,
+            variant.quality,
+            background=background,
+            exif=exif,
+            effort=variant.effort,
+        )
         size, frames = image.size, 1
     return RenderedVariant(
         data=data,
@@ -74,6 +81,13 @@ def render_variant(
         stripped=source.metadata.stripped(keep, variant.format),
         frames=frames,
     )
+
+
+def _view(image: Image.Image) -> Image.Image:
+    """A new image object on the same pixels (no copy), to encode a source unchanged:
+    ``Image.save`` writes its options onto the object it saves, which other threads may
+    be saving at the same moment. Encoding only reads the pixels."""
+    return image._new(image.im)
 
 
 def _render_animation(
@@ -103,5 +117,6 @@ def _render_animation(
         format=variant.format,
         quality=variant.quality,
         exif=exif,
+        effort=variant.effort,
     )
     return data, frames[0].size, len(frames)

@@ -29,10 +29,15 @@ from prism.config import (
     Transform,
 )
 from prism.imaging import filters, geometry
+from prism.imaging.geometry import fit_size
 
 _M = TypeVar("_M")
-# An operation: (image, its config model, the variant's background) -> an image.
-_Operation = Callable[[Image.Image, _M, str], Image.Image]
+# An operation: (image, its config model, the variant's background, the upright size of
+# the picture ``image`` stands for) -> an image. The size differs from ``image.size`` only
+# before the first resize, when ``image`` is a reduced decode (``reduced_size``): a fit
+# computes its output size from the picture's real size, so that decoding smaller never
+# changes the dimensions of an output.
+_Operation = Callable[[Image.Image, _M, str, tuple[int, int]], Image.Image]
 
 # Clockwise degrees -> Pillow's transpose (whose ROTATE_* constants turn counter-clockwise).
 _CLOCKWISE = {
@@ -51,13 +56,24 @@ def apply_transforms(
     transforms: Sequence[Transform],
     *,
     background: str = DEFAULT_BACKGROUND,
+    size: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Apply ``transforms`` in order. May return ``image`` itself when nothing changes it.
 
     ``background`` is the variant's: the padding of ``contain`` unless it names its own.
+    ``size`` is the upright size of the picture when ``image`` is a reduced decode of it
+    (at least ``reduced_size(transforms, size)``): fits then give the sizes they give
+    from the picture itself. None: ``image.size``.
     """
+    stands_for = size or image.size
     for transform in transforms:
-        image = _OPERATIONS[type(transform)](image, transform, background)
+        result = _OPERATIONS[type(transform)](image, transform, background, stands_for)
+        if isinstance(transform, Rotate):
+            if transform.degrees in (90, 270):
+                stands_for = (stands_for[1], stands_for[0])
+        elif not isinstance(transform, _SIZE_NEUTRAL):
+            stands_for = result.size
+        image = result
     return image
 
 
@@ -70,36 +86,50 @@ def _op(model: type[_M], operation: _Operation[_M]) -> tuple[type[Any], _Operati
 # ``prism.config`` and its entry here (``test_imaging_transforms`` checks none is missing).
 _OPERATIONS = dict(
     [
-        _op(Resize, lambda im, t, _: geometry.resize(im, (t.width, t.height))),
+        _op(Resize, lambda im, t, _, __: geometry.resize(im, (t.width, t.height))),
         _op(
             Thumbnail,
-            lambda im, t, _: geometry.thumbnail(im, (t.width, t.height), upscale=t.upscale),
+            lambda im, t, _, size: geometry.thumbnail(
+                im, (t.width, t.height), upscale=t.upscale, size=size
+            ),
         ),
         _op(
             Cover,
-            lambda im, t, _: geometry.cover(im, (t.width, t.height), t.gravity, upscale=t.upscale),
+            lambda im, t, _, __: geometry.cover(
+                im, (t.width, t.height), t.gravity, upscale=t.upscale
+            ),
         ),
         _op(
             Contain,
-            lambda im, t, background: geometry.contain(
-                im, (t.width, t.height), t.gravity, t.background or background, upscale=t.upscale
+            lambda im, t, background, size: geometry.contain(
+                im,
+                (t.width, t.height),
+                t.gravity,
+                t.background or background,
+                upscale=t.upscale,
+                size=size,
             ),
         ),
-        _op(Grayscale, lambda im, t, _: filters.grayscale(im)),
-        _op(Blur, lambda im, t, _: filters.blur(im, t.sigma)),
-        _op(Sharpen, lambda im, t, _: filters.sharpen(im, t.radius, t.percent, t.threshold)),
-        _op(Brighten, lambda im, t, _: filters.brighten(im, t.value)),
-        _op(Contrast, lambda im, t, _: filters.contrast(im, t.value)),
-        _op(Autocontrast, lambda im, t, _: filters.autocontrast(im, t.cutoff)),
-        _op(Equalize, lambda im, t, _: filters.equalize(im)),
-        _op(Rotate, lambda im, t, _: im.transpose(_CLOCKWISE[t.degrees])),
-        _op(Flip, lambda im, t, _: im.transpose(_FLIPS[t.direction])),
+        _op(Grayscale, lambda im, t, _, __: filters.grayscale(im)),
+        _op(Blur, lambda im, t, _, __: filters.blur(im, t.sigma)),
+        _op(Sharpen, lambda im, t, _, __: filters.sharpen(im, t.radius, t.percent, t.threshold)),
+        _op(Brighten, lambda im, t, _, __: filters.brighten(im, t.value)),
+        _op(Contrast, lambda im, t, _, __: filters.contrast(im, t.value)),
+        _op(Autocontrast, lambda im, t, _, __: filters.autocontrast(im, t.cutoff)),
+        _op(Equalize, lambda im, t, _, __: filters.equalize(im)),
+        _op(Rotate, lambda im, t, _, __: im.transpose(_CLOCKWISE[t.degrees])),
+        _op(Flip, lambda im, t, _, __: im.transpose(_FLIPS[t.direction])),
     ]
 )
+# Operations that keep the size (and the framing) of the picture: the box of a later
+# resize still applies to the picture as decoded.
+_SIZE_NEUTRAL = (Grayscale, Brighten, Contrast, Autocontrast, Equalize, Flip)
 
 
 def needed_size(transforms: Sequence[Transform]) -> tuple[int, int] | None:
-    """The smallest decoded size from which ``transforms`` still give a full-quality result.
+    """The smallest decoded size from which ``transforms`` still give a full-quality result,
+    for a picture of unknown size (``decode(needed_size=...)``; ``decode_source`` knows
+    the picture and uses ``reduced_size``).
 
     That is the box of the first resize/thumbnail/cover/contain, as long as only
     geometry-neutral operations come before it (a 90/270 rotation swaps the box's axes).
@@ -126,6 +156,47 @@ def needed_size(transforms: Sequence[Transform]) -> tuple[int, int] | None:
             case _:
                 return None
     return None
+
+
+def reduced_size(transforms: Sequence[Transform], size: tuple[int, int]) -> tuple[int, int] | None:
+    """The smallest size, with the aspect ratio of ``size`` (the upright picture), from
+    which ``transforms`` still give a full-quality result of the dimensions they give
+    from the picture itself; None: the picture's own size is needed.
+
+    Unlike ``needed_size``, this knows the picture: a fit into 1920 x 1920 needs only
+    1920 x 1440 of an 8000 x 6000 photo (its output), where ``needed_size`` asks for
+    both sides to be 1920. A cover or an exact resize needs the smallest scaled copy of
+    the picture that still covers its box. The same operations as in ``needed_size``
+    may come before the resize; anything else (a blur, a sharpen) needs the full size.
+    """
+    width, height = size
+    swapped = False
+    for transform in transforms:
+        match transform:
+            case (
+                Thumbnail(width=box_w, height=box_h, upscale=upscale)
+                | Contain(width=box_w, height=box_h, upscale=upscale)
+            ):
+                box = (box_h, box_w) if swapped else (box_w, box_h)
+                return _below(fit_size(size, box, upscale=upscale), size)
+            case Cover(width=box_w, height=box_h) | Resize(width=box_w, height=box_h):
+                box_w, box_h = (box_h, box_w) if swapped else (box_w, box_h)
+                if box_w * height >= box_h * width:  # the box's width decides the scale
+                    covering = (box_w, -(-height * box_w // width))
+                else:
+                    covering = (-(-width * box_h // height), box_h)
+                return _below(covering, size)
+            case Rotate(degrees=degrees):
+                swapped ^= degrees in (90, 270)
+            case Grayscale() | Brighten() | Contrast() | Autocontrast() | Equalize() | Flip():
+                pass
+            case _:
+                return None
+    return None
+
+
+def _below(needed: tuple[int, int], size: tuple[int, int]) -> tuple[int, int] | None:
+    return needed if needed[0] < size[0] and needed[1] < size[1] else None
 
 
 def combined_needed_size(sizes: Iterable[tuple[int, int] | None]) -> tuple[int, int] | None:
