@@ -157,15 +157,15 @@ def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None)
         for name, data in uploads.items():
             rows.append(measure_photo(name, data, pool, repeat, threads, effort))
         every = list(uploads.values())
-        at_once, _ = timed_rounds(
-            {
-                "textbook_sequential": lambda: [out for d in every for out in textbook(d)],
-                f"prism_batch_{threads}t": lambda: [
-                    out for outs in asyncio.run(prism_batch(every, pool)) for out in outs
-                ],
-            },
-            repeat,
-        )
+        with ThreadPoolExecutor(max_workers=1) as one_thread:
+            at_once, _ = timed_rounds(
+                {
+                    "textbook_sequential": lambda: [out for d in every for out in textbook(d)],
+                    "prism_batch_1t": lambda: _batch(every, one_thread),
+                    f"prism_batch_{threads}t": lambda: _batch(every, pool),
+                },
+                repeat,
+            )
     elapsed, (machine_after, own_after) = time.perf_counter(), cpu_seconds()
     elapsed -= started
     # Other work on the machine skews absolute times more than ratios: say how much ran.
@@ -202,8 +202,15 @@ def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None)
         "photos": rows,
         "summary": summary,
         "corpus_at_once": at_once
-        | {"ratio": at_once["textbook_sequential"] / at_once[f"prism_batch_{threads}t"]},
+        | {
+            "ratio": at_once["textbook_sequential"] / at_once[f"prism_batch_{threads}t"],
+            "thread_scaling": at_once["prism_batch_1t"] / at_once[f"prism_batch_{threads}t"],
+        },
     }
+
+
+def _batch(uploads: list[bytes], pool: Executor) -> list[bytes]:
+    return [out for outs in asyncio.run(prism_batch(uploads, pool)) for out in outs]
 
 
 def _dimensions_match(outputs: dict[str, list[dict[str, Any]]]) -> bool:
@@ -282,7 +289,8 @@ def report(result: dict[str, Any]) -> str:
         f"\nWhole corpus at once: the textbook script one photo after another "
         f"{at_once['textbook_sequential']:,.0f} ms; Prism, all photos on a {threads}-thread "
         f"pool as the worker schedules a batch, {at_once[f'prism_batch_{threads}t']:,.0f} ms "
-        f"({at_once['ratio']:.2f}x)."
+        f"({at_once['ratio']:.2f}x); the same batch on one thread {at_once['prism_batch_1t']:,.0f}"
+        f" ms: {threads} threads are {at_once['thread_scaling']:.2f}x one thread."
     )
     if pyvips() is None:
         lines.append(NO_PYVIPS)

@@ -17,9 +17,11 @@ from typing import Any
 
 from PIL import Image
 
+from prism.budget import MemoryBudget
 from prism.config import Thumbnail, Variant, default_config
-from prism.imaging import Source, decode_source, render_variant
+from prism.imaging import Source, decode_footprint, decode_source, render_variant
 from prism.imaging.encode import resolved_effort, webp_method
+from prism.settings import Settings
 
 CONFIG = default_config()
 VARIANTS: Sequence[Variant] = CONFIG.variants
@@ -137,16 +139,26 @@ def prism_threaded(
 async def prism_batch(
     uploads: Sequence[bytes], pool: Executor, variants: Sequence[Variant] = VARIANTS
 ) -> list[list[bytes]]:
-    """Several uploads at once, scheduled as the worker schedules a batch: every source
-    is decoded on ``pool``, then each of its variants is rendered on ``pool``."""
+    """Several uploads at once, scheduled as the worker schedules a batch: up to
+    ``Settings.source_concurrency`` sources at once, each reserving its decode footprint
+    from a ``Settings.source_memory_mb`` budget before it is decoded on ``pool``; then each
+    of its variants is rendered on ``pool``, while the next source is decoded."""
     loop = asyncio.get_running_loop()
+    sources = asyncio.Semaphore(Settings.source_concurrency)
+    memory = MemoryBudget(Settings.source_memory_mb * 1024 * 1024)
 
     async def one(data: bytes) -> list[bytes]:
-        source = await loop.run_in_executor(pool, decode, data, variants)
-        return list(
-            await asyncio.gather(
-                *(loop.run_in_executor(pool, render, source, variant) for variant in variants)
+        async with sources:
+            footprint = await loop.run_in_executor(
+                pool,
+                functools.partial(decode_footprint, data, max_pixels=MAX_PIXELS, variants=variants),
             )
-        )
+            async with memory.reserve(footprint):
+                source = await loop.run_in_executor(pool, decode, data, variants)
+                return list(
+                    await asyncio.gather(
+                        *(loop.run_in_executor(pool, render, source, v) for v in variants)
+                    )
+                )
 
     return list(await asyncio.gather(*(one(data) for data in uploads)))

@@ -157,6 +157,8 @@ class FakeTable:
     claims: dict[tuple[str, str], str] = field(default_factory=dict)
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     counters: dict[str, JobCounters] = field(default_factory=dict)
+    # record_variants calls (each one transaction in DynamoDB).
+    batched_writes: int = 0
 
     def _count(self, job_id: str, delta: JobCounters) -> None:
         self.counters[job_id] = self.counters.get(job_id, JobCounters()) + delta
@@ -233,6 +235,19 @@ class FakeTable:
         self.variants[variant_id] = record
         self._count(record.job_id, delta)
         return RecordResult.COUNTED
+
+    async def record_variants(self, records: Sequence[VariantRecord]) -> bool:
+        self.batched_writes += 1
+        source = self.sources.get((records[0].bucket, records[0].key))
+        for record in records:
+            existing = self.variants.get((record.bucket, record.key, record.variant))
+            if existing is not None and existing.run_id == record.run_id:
+                return False
+            if source is None or source.run_id != record.run_id:
+                return False
+        for record in records:
+            assert await self.record_variant(record) is RecordResult.COUNTED
+        return True
 
     async def mark_loaded(
         self, bucket: str, key: str, run_id: str, job_id: str, shard: int

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from imaging_factory import animated, animation_frames, noise, png_declaring, to_bytes
 
-from prism.config import Animation, Limits
+from prism.config import Animation, Limits, Thumbnail, Variant
 from prism.errors import PermanentError, Reason
-from prism.imaging import PROBE_BYTES, admit_header, check_size
+from prism.imaging import PROBE_BYTES, admit_header, check_size, decode_footprint
 
 LIMITS = Limits(max_source_bytes=1000, max_source_pixels=10_000)
 
@@ -52,3 +52,37 @@ def test_admit_header_counts_frames_only_when_preserving() -> None:
             animation=Animation(policy="preserve", max_frames=6),
         )
     assert caught.value.reason is Reason.TOO_MANY_FRAMES
+
+
+def _variant(preserve: bool = False) -> Variant:
+    policy = Animation(policy="preserve" if preserve else "first_frame")
+    return Variant(
+        name="v",
+        transforms=[Thumbnail(op="thumbnail", width=64, height=64)],
+        format="WEBP",
+        animation=policy,
+    )
+
+
+def test_the_decode_footprint_comes_from_the_header_and_the_format() -> None:
+    image = noise((100, 50))
+    png = decode_footprint(to_bytes(image, "PNG"), max_pixels=10_000, variants=[_variant()])
+    webp = decode_footprint(to_bytes(image, "WEBP"), max_pixels=10_000, variants=[_variant()])
+    assert png == int(100 * 50 * 4 * 1.25)
+    assert webp > 3 * png  # Pillow's WebP reader needs about 4x the decoded size
+
+
+def test_the_decode_footprint_counts_frames_only_when_they_are_kept() -> None:
+    gif = animated("GIF", animation_frames(4))
+    still = decode_footprint(gif, max_pixels=100_000, variants=[_variant()])
+    kept = decode_footprint(gif, max_pixels=100_000, variants=[_variant(preserve=True)])
+    assert kept == 4 * still
+
+
+def test_the_decode_footprint_refuses_what_decode_would() -> None:
+    with pytest.raises(PermanentError) as caught:
+        decode_footprint(b"not an image at all", max_pixels=10_000, variants=[_variant()])
+    assert caught.value.reason is Reason.UNSUPPORTED_FORMAT
+    with pytest.raises(PermanentError) as caught:
+        decode_footprint(to_bytes(noise((200, 100)), "PNG"), max_pixels=10_000, variants=[])
+    assert caught.value.reason is Reason.TOO_LARGE

@@ -37,3 +37,12 @@ def test_bad_numbers_are_rejected(value: str) -> None:
 
 def test_config_cache_may_be_zero() -> None:
     assert Settings.from_env({**BASE, "PRISM_CONFIG_CACHE_SECONDS": "0"}).config_cache_seconds == 0
+
+
+def test_the_source_memory_budget_follows_the_functions_memory() -> None:
+    assert Settings.from_env(BASE).source_memory_mb == 1228  # 60 % of 2,048 MB
+    lambda_env = {**BASE, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}
+    assert Settings.from_env(lambda_env).source_memory_mb == 1804
+    explicit = {**lambda_env, "PRISM_SOURCE_MEMORY_MB": "500"}
+    assert Settings.from_env(explicit).source_memory_mb == 500
+    assert Settings.from_env(BASE).source_concurrency == 2

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from dataclasses import replace
+from typing import Any
 
+import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from PIL import Image
 from service_helpers import INPUT, OUTPUT, Ports, jpeg, sqs_record
 
+import prism.worker
 from prism.errors import Reason, TransientError
-from prism.imaging import PROBE_BYTES
+from prism.imaging import PROBE_BYTES, decode_source, render_variant
 from prism.messages import VariantTask
 from prism.records import SourceRecord, VariantRecord, VariantStatus
 from prism.worker import sort_tasks
@@ -43,6 +47,7 @@ async def test_a_source_is_fetched_once_and_every_variant_written_and_counted() 
     assert ports.table.sources[(INPUT, KEY)].status == "complete"
     counters = ports.table.counters["job-1"]
     assert (counters.sources_loaded, counters.variants_done, counters.sources_finished) == (1, 3, 1)
+    assert ports.table.batched_writes == 1  # the three outcomes in one write
     assert ports.table.jobs["job-1"].status == "complete"
 
 
@@ -159,7 +164,8 @@ async def test_a_transient_fault_is_retried_and_recorded_only_on_the_last_delive
     # Recorded, so the source and its job end instead of waiting for ever.
     assert ports.table.sources[(INPUT, KEY)].status == "complete_with_failures"
     assert ports.table.jobs["job-1"].status == "complete_with_failures"
-    # Redriven later, they succeed: each record becomes its real outcome, counted once.
+    # Redriven later, they succeed: each record becomes its real outcome, counted once
+    # (not first outcomes of the run, so they are recorded one by one).
     await ports.worker().process(deliveries(tasks))
     assert set(statuses(ports).values()) == {(VariantStatus.DONE, None)}
     counters = ports.table.counters["job-1"]
@@ -211,3 +217,37 @@ def _tasks() -> list[VariantTask]:
 
     upload = Upload(source=SourceRef(bucket=INPUT, key=KEY), occurrence="t")
     return plan_tasks(upload, default_config(), Ports().settings, "job-1", 0)[:2]
+
+
+async def test_the_next_source_is_decoded_while_the_current_one_renders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ports = Ports()
+    ports.job(expected_sources=2)
+    first = await ports.fanned_out("uploads/a.jpg", jpeg())
+    second = await ports.fanned_out("uploads/b.jpg", jpeg((600, 400)))
+    second_data = ports.objects.current[(INPUT, "uploads/b.jpg")].data
+    second_decoding = threading.Event()
+    events: list[str] = []
+    real_decode, real_render = decode_source, render_variant
+
+    def decode(data: bytes, **kwargs: Any) -> Any:
+        if data == second_data:
+            events.append("second decoded")
+            second_decoding.set()
+        return real_decode(data, **kwargs)
+
+    def render(source: Any, variant: Any, *args: Any) -> Any:
+        if source.info.width == 640 and variant.name == "large":
+            # The first source's largest render waits (on one pool thread) for the second
+            # source's decode, which only comes this early if sources overlap.
+            second_decoding.wait(timeout=5)
+            events.append("first rendered")
+        return real_render(source, variant, *args)
+
+    monkeypatch.setattr(prism.worker, "decode_source", decode)
+    monkeypatch.setattr(prism.worker, "render_variant", render)
+    results = await ports.worker().process(deliveries(first + second))
+    assert all(error is None for error in results.values())
+    assert events == ["second decoded", "first rendered"]
+    assert ports.table.jobs["job-1"].status == "complete"

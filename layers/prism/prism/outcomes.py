@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -92,9 +92,27 @@ class Outcomes:
                 await self._jobs.finish_if_done(job_id)
         return settled
 
+    async def record_many(
+        self, outcomes: Sequence[tuple[VariantTask, VariantRecord]]
+    ) -> list[RecordResult]:
+        """Record several outcomes of one source's run: in one write when each is its
+        variant's first (the usual case), else one by one (``record``)."""
+        if len(outcomes) > 1:
+            async with self._slot():
+                together = await self._log.record_variants([record for _, record in outcomes])
+            if together:
+                await self.settle(outcomes[0][0])
+                return [RecordResult.COUNTED] * len(outcomes)
+        return list(await asyncio.gather(*(self.record(task, rec) for task, rec in outcomes)))
+
     async def reject(self, task: VariantTask, error: PermanentError) -> None:
         """Record a permanent failure or skip; the variant then has no output of this run."""
         result = await self.record(task, rejection_record(task, error))
+        await self.after_rejection(task, error, result)
+
+    async def after_rejection(
+        self, task: VariantTask, error: PermanentError, result: RecordResult
+    ) -> None:
         if result is RecordResult.COUNTED:
             # The source's current run has no output for this variant: an older run's (or
             # this run's from an attempt that died before recording) must not stay.

@@ -31,10 +31,14 @@ class Settings:
     image_threads: int = 2
     # S3/DynamoDB requests in flight at once per invocation.
     io_concurrency: int = 16
-    # Sources decoded and rendered at once per invocation. A decoded 100 MP RGBA source and
-    # its resized copies take about 1.4 GB, so by default one source at a time (its
-    # variants still render in parallel): peak memory is bounded by the largest source.
-    source_concurrency: int = 1
+    # Sources fetched, decoded and rendered at once per invocation: two, so that the next
+    # source is fetched and decoded while the current one encodes. What they decode at once
+    # is bounded by ``source_memory_mb`` (see prism.budget).
+    source_concurrency: int = 2
+    # Memory the sources decoded at once may take together, in MB: by default 60 % of the
+    # function's memory (the runtime, imports and I/O take the rest). A source that needs
+    # more than this is decoded alone.
+    source_memory_mb: int = 1228
     # How long a function keeps the pipeline config before reading the parameter again.
     config_cache_seconds: int = 60
     # Counter shards of a new job: more shards, more concurrent writers per job.
@@ -79,7 +83,11 @@ class Settings:
             upload_prefix=env.get("PRISM_UPLOAD_PREFIX", "").strip(),
             image_threads=whole_number("PRISM_IMAGE_THREADS", min(os.cpu_count() or 2, 4)),
             io_concurrency=whole_number("PRISM_IO_CONCURRENCY", 16),
-            source_concurrency=whole_number("PRISM_SOURCE_CONCURRENCY", 1),
+            source_concurrency=whole_number("PRISM_SOURCE_CONCURRENCY", 2),
+            source_memory_mb=whole_number(
+                "PRISM_SOURCE_MEMORY_MB",
+                whole_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 2048) * 6 // 10,
+            ),
             config_cache_seconds=whole_number("PRISM_CONFIG_CACHE_SECONDS", 60, minimum=0),
             job_counter_shards=whole_number("PRISM_JOB_COUNTER_SHARDS", 16),
             variants_max_receive_count=whole_number("PRISM_VARIANTS_MAX_RECEIVE_COUNT", 5),

@@ -1,18 +1,17 @@
 """Plugging the AWS adapters into the services, once per invocation.
 
-The handlers call these; nothing else builds adapters. Clients are opened per invocation
-(see ``prism.aws.clients``), so the services are too.
+The handlers call these; nothing else builds adapters. The services and adapters are
+cheap and made per invocation; the clients under them are kept per event loop (see
+``prism.aws.clients``), so a warm Lambda container reuses its connections.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from prism.aws.clients import open_clients
+from prism.aws.clients import loop_clients
 from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable
 from prism.aws.storage import ObjectStore
@@ -24,27 +23,19 @@ from prism.settings import Settings
 from prism.worker import Worker
 
 
-@asynccontextmanager
-async def _adapters(
-    settings: Settings,
-) -> AsyncIterator[tuple[ObjectStore, ProcessingTable, JobTable, Any]]:
-    """The objects, processing-log and jobs adapters, and the SQS client, for one invocation."""
-    async with open_clients() as clients:
-        table = settings.table_name
-        yield (
-            ObjectStore(clients.s3),
-            ProcessingTable(clients.dynamodb, table),
-            JobTable(clients.dynamodb, table),
-            clients.sqs,
-        )
-
-
 async def fan_out_batch(
     records: Sequence[SQSRecord], settings: Settings, config: PipelineConfig
 ) -> BatchResults:
-    async with _adapters(settings) as (objects, log, jobs, sqs):
-        queue = VariantQueue(sqs, settings.variants_queue_url)
-        return await FanOut(objects, log, jobs, queue, settings, config).process(records)
+    clients = await loop_clients()
+    fan_out = FanOut(
+        ObjectStore(clients.s3),
+        ProcessingTable(clients.dynamodb, settings.table_name),
+        JobTable(clients.dynamodb, settings.table_name),
+        VariantQueue(clients.sqs, settings.variants_queue_url),
+        settings,
+        config,
+    )
+    return await fan_out.process(records)
 
 
 async def render_batch(
@@ -52,5 +43,12 @@ async def render_batch(
     settings: Settings,
     remaining_ms: Callable[[], int] | None = None,
 ) -> BatchResults:
-    async with _adapters(settings) as (objects, log, jobs, _):
-        return await Worker(objects, log, jobs, settings, remaining_ms).process(records)
+    clients = await loop_clients()
+    worker = Worker(
+        ObjectStore(clients.s3),
+        ProcessingTable(clients.dynamodb, settings.table_name),
+        JobTable(clients.dynamodb, settings.table_name),
+        settings,
+        remaining_ms,
+    )
+    return await worker.process(records)

@@ -16,6 +16,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from prism.batch import BatchResults, OncePerBatch, receive_count
+from prism.budget import MemoryBudget
 from prism.config import Limits, Variant, Watermark
 from prism.errors import PermanentError, Reason, TransientError
 from prism.imaging import (
@@ -24,6 +25,7 @@ from prism.imaging import (
     admit_prefix,
     check_size,
     decode,
+    decode_footprint,
     decode_source,
     needs_probe,
     render_variant,
@@ -59,6 +61,18 @@ class Delivery:
     task: VariantTask
     # How many times SQS has handed this message out, this time included.
     receive_count: int
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A variant rendered and written, or refused; its outcome not yet recorded."""
+
+    task: VariantTask
+    record: VariantRecord
+    # The ETag of the output written (a ``done`` record).
+    etag: str | None = None
+    # Refused (a permanent error): recorded with a rejection's follow-ups.
+    rejection: PermanentError | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,9 @@ class Worker:
         self._io = asyncio.Semaphore(settings.io_concurrency)
         self._outcomes = Outcomes(log, jobs, objects, settings.output_bucket, self._io)
         self._sources = asyncio.Semaphore(settings.source_concurrency)
+        # One invocation at a time per Lambda container: the invocation's budget is the
+        # container's (an emulated local instance is a container of its own).
+        self._memory = MemoryBudget(settings.source_memory_mb * 1024 * 1024)
         self._executor = image_executor(settings.image_threads)
         self._logos: OncePerBatch[tuple[str, str], Image.Image] = OncePerBatch()
         # One read per job per batch: a cancellation is seen by the next batch.
@@ -198,10 +215,23 @@ class Worker:
             # Not started yet, and its job is being cancelled: skip without rendering.
             cancelled = PermanentError(Reason.CANCELLED, f"job {job.job_id} was cancelled")
             return await _gather(self._outcomes.reject(task, cancelled) for task in tasks)
+        variants = [task.variant for task in tasks]
+        max_pixels = first.limits.max_source_pixels
         try:
-            image = await self._load_source(
-                first.source, first.limits, [task.variant for task in tasks]
+            data = await self._fetch_source(first.source, first.limits, variants)
+            footprint = await self._in_thread(
+                decode_footprint, data, max_pixels=max_pixels, variants=variants
             )
+            # Decoded while other sources of the batch encode, within the worker's memory.
+            async with self._memory.reserve(footprint):
+                image = await self._in_thread(
+                    decode_source, data, max_pixels=max_pixels, variants=variants
+                )
+                del data
+                await self._log.mark_loaded(
+                    first.source.bucket, first.source.key, first.run_id, first.job_id, first.shard
+                )
+                return await self._render_all(tasks, image)
         except PermanentError as error:
             logger.warning(
                 "Source rejected",
@@ -210,10 +240,6 @@ class Worker:
                 error=error.detail,
             )
             return await _gather(self._outcomes.reject(task, error) for task in tasks)
-        await self._log.mark_loaded(
-            first.source.bucket, first.source.key, first.run_id, first.job_id, first.shard
-        )
-        return await _gather(self._render_variant(task, image) for task in tasks)
 
     async def _results(
         self, deliveries: list[Delivery], outcomes: Sequence[BaseException | None]
@@ -252,9 +278,10 @@ class Worker:
             )
         metrics.add_metric(name="VariantsExhausted", unit=MetricUnit.Count, value=1)
 
-    async def _load_source(
+    async def _fetch_source(
         self, source: SourceRef, limits: Limits, variants: Sequence[Variant]
-    ) -> Source:
+    ) -> bytes:
+        """The source's bytes, unless its size or header is refused first."""
         check_size(source.size, limits, source.id)
         data = None
         if needs_probe(source.size):
@@ -274,11 +301,30 @@ class Worker:
                     source.bucket, source.key, etag=source.etag, version_id=source.version_id
                 )
         check_size(len(data), limits, source.id)
-        return await self._in_thread(
-            decode_source, data, max_pixels=limits.max_source_pixels, variants=variants
-        )
+        return data
 
-    async def _render_variant(self, task: VariantTask, image: Source) -> None:
+    async def _render_all(
+        self, tasks: list[VariantTask], image: Source
+    ) -> list[BaseException | None]:
+        """Render and write every variant, then record their outcomes together."""
+        attempts = await asyncio.gather(
+            *(self._attempt(task, image) for task in tasks), return_exceptions=True
+        )
+        ready = [attempt for attempt in attempts if isinstance(attempt, _Attempt)]
+        try:
+            results = await self._outcomes.record_many([(a.task, a.record) for a in ready])
+        except Exception as exc:  # nothing known to be recorded: every task is retried
+            return [a if isinstance(a, BaseException) else exc for a in attempts]
+        followed = iter(
+            await _gather(
+                self._after_record(attempt, result)
+                for attempt, result in zip(ready, results, strict=True)
+            )
+        )
+        return [a if isinstance(a, BaseException) else next(followed) for a in attempts]
+
+    async def _attempt(self, task: VariantTask, image: Source) -> _Attempt:
+        """The variant rendered and written (or refused), its outcome not yet recorded."""
         started = time.perf_counter()
         try:
             logo = await self._logo(task.watermark, task.limits)
@@ -286,8 +332,7 @@ class Worker:
                 render_variant, image, task.variant, task.watermark, logo
             )
         except PermanentError as error:
-            await self._outcomes.reject(task, error)
-            return
+            return _Attempt(task, rejection_record(task, error), rejection=error)
         async with self._io:
             written, etag = await self._objects.write_in_order(
                 self._settings.output_bucket,
@@ -300,29 +345,36 @@ class Worker:
             )
         if written is WriteResult.NEWER_EXISTS:
             newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")
-            await self._outcomes.record(task, rejection_record(task, newer))
-            return
-        duration_ms = round((time.perf_counter() - started) * 1000)
-        result = await self._outcomes.record(
+            return _Attempt(task, rejection_record(task, newer))
+        record = variant_record(
             task,
-            variant_record(
-                task,
-                status=VariantStatus.DONE,
-                output_key=task.output_key,
-                format=rendered.format,
-                width=rendered.width,
-                height=rendered.height,
-                bytes=len(rendered.data),
-                duration_ms=duration_ms,
-                frames=rendered.frames,
-                stripped=list(rendered.stripped),
-            ),
+            status=VariantStatus.DONE,
+            output_key=task.output_key,
+            format=rendered.format,
+            width=rendered.width,
+            height=rendered.height,
+            bytes=len(rendered.data),
+            duration_ms=round((time.perf_counter() - started) * 1000),
+            frames=rendered.frames,
+            stripped=list(rendered.stripped),
         )
-        if result is RecordResult.STALE:
-            await self._outcomes.remove_own_output(task, etag)
-            return
-        metrics.add_metric(name="VariantsRendered", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="RenderDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+        return _Attempt(task, record, etag=etag)
+
+    async def _after_record(self, attempt: _Attempt, result: RecordResult) -> None:
+        task = attempt.task
+        if attempt.rejection is not None:
+            await self._outcomes.after_rejection(task, attempt.rejection, result)
+        elif attempt.record.status != VariantStatus.DONE:
+            return  # a later run's output is there: nothing of this one was written
+        elif result is RecordResult.STALE:
+            await self._outcomes.remove_own_output(task, attempt.etag)
+        else:
+            metrics.add_metric(name="VariantsRendered", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name="RenderDuration",
+                unit=MetricUnit.Milliseconds,
+                value=attempt.record.duration_ms or 0,
+            )
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
         """The watermark's logo, fetched and decoded once per batch."""

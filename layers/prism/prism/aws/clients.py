@@ -1,13 +1,19 @@
 """aioboto3 clients with the project's retry policy.
 
-Clients are opened per invocation (``async with``): an aiohttp session is bound to the
-event loop that created it, and outside Lambda every invocation runs in a new loop.
-Endpoints come from the standard ``AWS_ENDPOINT_URL*`` variables, never from code.
+An aiohttp session is bound to the event loop that created it, so the functions' clients
+are kept per event loop (``loop_clients``). In Lambda, Powertools runs every invocation of
+a container in one loop, so a container opens its clients and connection pools once;
+where every invocation runs a loop of its own (tests, the local stack), they are closed
+when that loop shuts down, and the next loop opens its own (never the "Event loop is
+closed" trap of a module-level client). Endpoints come from the standard
+``AWS_ENDPOINT_URL*`` variables, never from code.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +46,44 @@ class Clients:
 @asynccontextmanager
 async def open_clients() -> AsyncIterator[Clients]:
     async with AsyncExitStack() as stack:
-        s3, sqs, dynamodb = [
-            await stack.enter_async_context(_session.client(name, config=RETRY_CONFIG))
-            for name in ("s3", "sqs", "dynamodb")
-        ]
-        yield Clients(s3=s3, sqs=sqs, dynamodb=dynamodb)
+        yield await _enter_clients(stack)
+
+
+async def _enter_clients(stack: AsyncExitStack) -> Clients:
+    s3, sqs, dynamodb = [
+        await stack.enter_async_context(_session.client(name, config=RETRY_CONFIG))
+        for name in ("s3", "sqs", "dynamodb")
+    ]
+    return Clients(s3=s3, sqs=sqs, dynamodb=dynamodb)
+
+
+# Per event loop: the clients, and the suspended generator that holds them open. asyncio
+# closes a loop's live async generators when it shuts the loop down (``asyncio.run`` does),
+# which closes the clients.
+_by_loop: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[asyncio.Future[Clients], AsyncGenerator[Clients, None]]
+] = weakref.WeakKeyDictionary()
+
+
+async def loop_clients() -> Clients:
+    """The running loop's clients, opened on first use and kept until the loop shuts down."""
+    loop = asyncio.get_running_loop()
+    held = _by_loop.get(loop)
+    if held is None:
+        holder = _hold_clients()
+        opened: asyncio.Future[Clients] = asyncio.ensure_future(anext(holder))
+        held = _by_loop[loop] = (opened, holder)
+        try:
+            await opened
+        except BaseException:
+            del _by_loop[loop]  # the next call tries again
+            raise
+    return await asyncio.shield(held[0])
+
+
+async def _hold_clients() -> AsyncGenerator[Clients, None]:
+    stack = AsyncExitStack()
+    try:
+        yield await _enter_clients(stack)
+    finally:
+        await stack.aclose()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -192,6 +193,37 @@ class ProcessingTable:
         if counted is not RecordResult.DUPLICATE or record.reason == Reason.RETRIES_EXHAUSTED:
             return counted
         return await self._replace_exhausted(record)
+
+    async def record_variants(self, records: Sequence[VariantRecord]) -> bool:
+        """Record several first outcomes of one source's run in one transaction (one write
+        of the source's and the shard's counters for all of them); False, writing nothing,
+        when any of them is not its variant's first outcome in this run or the run is
+        stale: ``record_variant`` then sorts them out one by one."""
+        first = records[0]
+        run = to_attributes({":run": first.run_id})
+        deltas: dict[str, int] = {}
+        counters = JobCounters()
+        for record in records:
+            name = SOURCE_COUNTERS[VariantStatus(record.status)]
+            deltas[name] = deltas.get(name, 0) + 1
+            counters = counters + variant_counters(record.status, record.bytes or 0)
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": schema.variant_item(record),
+                    "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
+                    "ExpressionAttributeValues": run,
+                }
+            }
+            for record in records
+        ]
+        reasons = await self._transact(
+            *puts,
+            self._source_counter_update(first, deltas),
+            self._shard_update(first.job_id, first.shard, counters),
+        )
+        return not reasons
 
     async def _record_first(self, record: VariantRecord) -> RecordResult:
         run = to_attributes({":run": record.run_id})

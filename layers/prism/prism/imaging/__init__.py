@@ -10,6 +10,7 @@ from prism.imaging.admission import (
     admit_prefix,
     check_limits,
     check_size,
+    decode_footprint,
     needs_probe,
 )
 from prism.imaging.animation import Frames, source_animation
@@ -42,6 +43,7 @@ __all__ = [
     "check_size",
     "combined_needed_size",
     "decode",
+    "decode_footprint",
     "decode_source",
     "encode",
     "fit_size",

@@ -17,10 +17,22 @@ from PIL import Image
 from prism.config import Animation, Limits, Variant
 from prism.errors import PermanentError, Reason
 from prism.imaging.animation import source_animation
-from prism.imaging.probe import ImageInfo, describe, frame_count, probe_header
+from prism.imaging.probe import (
+    ImageInfo,
+    describe,
+    frame_count,
+    open_image,
+    permanent_errors,
+    probe_header,
+)
 
 # Bytes fetched first to read a large source's header (dimensions, frame count).
 PROBE_BYTES = 64 * 1024
+# Peak imaging memory per byte of a decoded RGBA frame (bench/memory.py, 100 MP inputs):
+# Pillow's WebP reader needs about 4x; PNGs 1.2x; JPEGs, drafted, far less (1.2x bounds the
+# small ones, which are decoded in full).
+_FOOTPRINT_FACTORS = {"WEBP": 4.1}
+_FOOTPRINT_FACTOR = 1.25
 
 
 def check_size(size: int | None, limits: Limits, source_id: str) -> None:
@@ -96,3 +108,15 @@ def check_limits(info: ImageInfo, *, max_pixels: int, animation: Animation | Non
             f"{frames} of {info.width}x{info.height} are {total} pixels; "
             f"the limit is {animation.max_total_pixels}",
         )
+
+
+def decode_footprint(data: bytes, *, max_pixels: int, variants: Sequence[Variant]) -> int:
+    """A bound on the bytes that decoding ``data`` for ``variants`` and rendering them take,
+    from its header (refused as ``decode_source`` would refuse it: ``PermanentError``)."""
+    animation = source_animation(variants)
+    image = open_image(data, max_pixels=max_pixels)
+    with permanent_errors():
+        info = admit_image(image, max_pixels=max_pixels, animation=animation)
+    frames = info.frames if animation is not None and animation.policy == "preserve" else 1
+    factor = _FOOTPRINT_FACTORS.get(info.format, _FOOTPRINT_FACTOR)
+    return int(info.pixels * 4 * factor * max(frames, 1))
