@@ -186,10 +186,12 @@ def _job_progress_query(job_id: str) -> Callable[[Call], bool]:
 
 
 def _source_completion(call: Call) -> bool:
+    """A transaction that gives a source its final status (on its own, or together with
+    the source's last outcomes)."""
     if call.operation != "transact_write_items":
         return False
     return any(
-        item.get("Update", {}).get("UpdateExpression", "").startswith("SET #status = :final")
+        "#status = :" in item.get("Update", {}).get("UpdateExpression", "").partition(" ADD ")[0]
         for item in call.kwargs.get("TransactItems", [])
     )
 

@@ -236,18 +236,24 @@ class FakeTable:
         self._count(record.job_id, delta)
         return RecordResult.COUNTED
 
-    async def record_variants(self, records: Sequence[VariantRecord]) -> bool:
+    async def record_variants(
+        self, records: Sequence[VariantRecord], seen: SourceRecord
+    ) -> SourceRecord | None:
         self.batched_writes += 1
-        source = self.sources.get((records[0].bucket, records[0].key))
-        for record in records:
-            existing = self.variants.get((record.bucket, record.key, record.variant))
-            if existing is not None and existing.run_id == record.run_id:
-                return False
-            if source is None or source.run_id != record.run_id:
-                return False
+        source = self.sources.get((seen.bucket, seen.key))
+        if source != seen:  # anything changed since it was read: nothing is written
+            return None
+        if any(
+            (existing := self.variants.get((r.bucket, r.key, r.variant))) is not None
+            and existing.run_id == r.run_id
+            for r in records
+        ):
+            return None
+        await self.mark_loaded(seen.bucket, seen.key, seen.run_id, seen.job_id, seen.shard)
         for record in records:
             assert await self.record_variant(record) is RecordResult.COUNTED
-        return True
+        await self.settle_source(seen.bucket, seen.key, seen.run_id)
+        return self.sources[(seen.bucket, seen.key)]
 
     async def mark_loaded(
         self, bucket: str, key: str, run_id: str, job_id: str, shard: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -178,17 +179,20 @@ async def test_a_run_superseded_while_rendering_removes_its_own_output() -> None
     ports.job(expected_sources=2)
     tasks = await ports.fanned_out(KEY, jpeg())
     worker = ports.worker()
-    original = ports.table.record_variant
+    original = ports.table.record_variants
 
-    async def superseded_first(record: VariantRecord):  # type: ignore[no-untyped-def]
-        if ports.table.sources[(INPUT, KEY)].run_id == record.run_id:
-            await ports.fanned_out(KEY, jpeg((40, 40)), sequencer="0B")
-        return await original(record)
+    async def superseded_first(
+        records: Sequence[VariantRecord], seen: SourceRecord
+    ) -> SourceRecord | None:
+        # Re-uploaded after the render, before its outcome is recorded.
+        await ports.fanned_out(KEY, jpeg((40, 40)), sequencer="0B")
+        return await original(records, seen)
 
-    ports.table.record_variant = superseded_first  # type: ignore[method-assign]
-    await worker.process(deliveries(tasks[:1]))
-    assert (OUTPUT, tasks[0].output_key) not in ports.objects.current
-    assert ports.table.variants == {}
+    ports.table.record_variants = superseded_first  # type: ignore[method-assign]
+    results = await worker.process(deliveries(tasks))
+    assert list(results.values()) == [None, None, None]
+    assert not any(bucket == OUTPUT for bucket, _ in ports.objects.current)
+    assert ports.table.variants == {}  # the old run's outcomes count nothing
 
 
 def test_sort_tasks_drops_duplicates_and_renders_each_variant_once() -> None:

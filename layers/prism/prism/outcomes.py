@@ -21,7 +21,7 @@ from prism.last_chance import persistently
 from prism.messages import VariantTask
 from prism.observability import logger, metrics
 from prism.ports import Jobs, Objects, ProcessingLog, RecordResult
-from prism.records import VariantRecord, VariantStatus, utc_now
+from prism.records import SourceRecord, VariantRecord, VariantStatus, utc_now
 
 
 def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -> VariantRecord:
@@ -93,17 +93,22 @@ class Outcomes:
         return settled
 
     async def record_many(
-        self, outcomes: Sequence[tuple[VariantTask, VariantRecord]]
+        self, outcomes: Sequence[tuple[VariantTask, VariantRecord]], seen: SourceRecord
     ) -> list[RecordResult]:
-        """Record several outcomes of one source's run: in one write when each is its
-        variant's first (the usual case), else one by one (``record``)."""
-        if len(outcomes) > 1:
-            async with self._slot():
-                together = await self._log.record_variants([record for _, record in outcomes])
-            if together:
-                await self.settle(outcomes[0][0])
+        """Record outcomes of one source's run, rendered after reading ``seen``: in one
+        write, which also marks the source loaded and settles it, when nothing changed
+        since (the usual case); else the loaded mark and each outcome on its own."""
+        if not outcomes:
+            return []
+        task = outcomes[0][0]
+        async with self._slot():
+            now = await self._log.record_variants([record for _, record in outcomes], seen)
+            if now is not None:
+                if now.finished:
+                    await self._jobs.finish_if_done(task.job_id)
                 return [RecordResult.COUNTED] * len(outcomes)
-        return list(await asyncio.gather(*(self.record(task, rec) for task, rec in outcomes)))
+            await self._log.mark_loaded(seen.bucket, seen.key, seen.run_id, task.job_id, task.shard)
+        return list(await asyncio.gather(*(self.record(t, rec) for t, rec in outcomes)))
 
     async def reject(self, task: VariantTask, error: PermanentError) -> None:
         """Record a permanent failure or skip; the variant then has no output of this run."""

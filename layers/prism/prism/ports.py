@@ -94,7 +94,9 @@ class ProcessingLog(Protocol):
 
     async def record_variant(self, record: VariantRecord) -> RecordResult: ...
 
-    async def record_variants(self, records: Sequence[VariantRecord]) -> bool: ...
+    async def record_variants(
+        self, records: Sequence[VariantRecord], seen: SourceRecord
+    ) -> SourceRecord | None: ...
 
     async def mark_loaded(
         self, bucket: str, key: str, run_id: str, job_id: str, shard: int

@@ -200,13 +200,17 @@ class Worker:
             await self._outcomes.settle(first)
         outcomes: dict[str, BaseException | None] = {t.variant.name: None for t in duplicates}
         if todo:
-            results = await self._render_source(todo)
+            assert source is not None  # a current run has its source record
+            results = await self._render_source(todo, source)
             outcomes.update(
                 (task.variant.name, result) for task, result in zip(todo, results, strict=True)
             )
         return [outcomes[task.variant.name] for task in tasks]
 
-    async def _render_source(self, tasks: list[VariantTask]) -> list[BaseException | None]:
+    async def _render_source(
+        self, tasks: list[VariantTask], seen: SourceRecord
+    ) -> list[BaseException | None]:
+        """Render ``tasks`` of the source run that ``seen`` (read before) is the record of."""
         first = tasks[0]
         job = await self._jobs_seen.get(
             first.job_id, functools.partial(self._jobs.get, first.job_id)
@@ -228,10 +232,7 @@ class Worker:
                     decode_source, data, max_pixels=max_pixels, variants=variants
                 )
                 del data
-                await self._log.mark_loaded(
-                    first.source.bucket, first.source.key, first.run_id, first.job_id, first.shard
-                )
-                return await self._render_all(tasks, image)
+                return await self._render_all(tasks, image, seen)
         except PermanentError as error:
             logger.warning(
                 "Source rejected",
@@ -304,15 +305,16 @@ class Worker:
         return data
 
     async def _render_all(
-        self, tasks: list[VariantTask], image: Source
+        self, tasks: list[VariantTask], image: Source, seen: SourceRecord
     ) -> list[BaseException | None]:
-        """Render and write every variant, then record their outcomes together."""
+        """Render and write every variant, then record their outcomes (and the source's
+        loaded mark) together."""
         attempts = await asyncio.gather(
             *(self._attempt(task, image) for task in tasks), return_exceptions=True
         )
         ready = [attempt for attempt in attempts if isinstance(attempt, _Attempt)]
         try:
-            results = await self._outcomes.record_many([(a.task, a.record) for a in ready])
+            results = await self._outcomes.record_many([(a.task, a.record) for a in ready], seen)
         except Exception as exc:  # nothing known to be recorded: every task is retried
             return [a if isinstance(a, BaseException) else exc for a in attempts]
         followed = iter(

@@ -194,19 +194,38 @@ class ProcessingTable:
             return counted
         return await self._replace_exhausted(record)
 
-    async def record_variants(self, records: Sequence[VariantRecord]) -> bool:
-        """Record several first outcomes of one source's run in one transaction (one write
-        of the source's and the shard's counters for all of them); False, writing nothing,
-        when any of them is not its variant's first outcome in this run or the run is
-        stale: ``record_variant`` then sorts them out one by one."""
-        first = records[0]
-        run = to_attributes({":run": first.run_id})
+    async def record_variants(
+        self, records: Sequence[VariantRecord], seen: SourceRecord
+    ) -> SourceRecord | None:
+        """Record first outcomes of one source's run in one transaction, given the source
+        as read before they were rendered (``seen``); the source as it is now, or None,
+        having written nothing, when anything differs from what ``seen`` and the records
+        say (a variant recorded before, the run superseded, another outcome or a loaded
+        mark since): the caller then records them one by one.
+
+        The same write marks the source loaded if ``seen`` has no mark yet, and settles it
+        (its final status) if these are all the variants it still expected, so a source
+        rendered in one batch costs one transaction instead of one per step."""
         deltas: dict[str, int] = {}
         counters = JobCounters()
         for record in records:
             name = SOURCE_COUNTERS[VariantStatus(record.status)]
             deltas[name] = deltas.get(name, 0) + 1
             counters = counters + variant_counters(record.status, record.bytes or 0)
+        now = replace(
+            seen,
+            done=seen.done + deltas.get("done", 0),
+            failed=seen.failed + deltas.get("failed", 0),
+            skipped=seen.skipped + deltas.get("skipped", 0),
+            loaded_at=seen.loaded_at or utc_now(),
+        )
+        if seen.loaded_at is None:
+            counters = counters + JobCounters(sources_loaded=1)
+        if now.finished:
+            final = final_source_status(now.done, now.failed, now.skipped).value
+            counters = counters + source_counters(final) - source_counters(seen.status)
+            now = replace(now, status=final, finished_at=utc_now())
+        run = to_attributes({":run": seen.run_id})
         puts = [
             {
                 "Put": {
@@ -220,10 +239,53 @@ class ProcessingTable:
         ]
         reasons = await self._transact(
             *puts,
-            self._source_counter_update(first, deltas),
-            self._shard_update(first.job_id, first.shard, counters),
+            self._source_update_from(seen, now, deltas),
+            self._shard_update(seen.job_id, seen.shard, counters),
         )
-        return not reasons
+        return None if reasons else now
+
+    def _source_update_from(
+        self, seen: SourceRecord, now: SourceRecord, deltas: dict[str, int]
+    ) -> dict[str, Any]:
+        """The source item from ``seen`` to ``now``, conditional on it still being ``seen``."""
+        add = schema.add_expression(deltas)
+        sets = {"loaded_at": now.loaded_at, "#status": now.status, "finished_at": now.finished_at}
+        changed = {
+            name: value
+            for name, value in sets.items()
+            if value is not None and value != getattr(seen, name.lstrip("#"))
+        }
+        values = {f":s{i}": value for i, value in enumerate(changed.values())}
+        set_clause = ", ".join(f"{name} = :s{i}" for i, name in enumerate(changed))
+        condition = (
+            "run_id = :run AND #status = :seen_status AND done = :seen_done"
+            " AND failed = :seen_failed AND skipped = :seen_skipped"
+            + ("" if seen.loaded_at else " AND attribute_not_exists(loaded_at)")
+        )
+        seen_values = {
+            ":run": seen.run_id,
+            ":seen_status": seen.status,
+            ":seen_done": seen.done,
+            ":seen_failed": seen.failed,
+            ":seen_skipped": seen.skipped,
+        }
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": schema.source_key(seen.bucket, seen.key),
+                "UpdateExpression": (f"SET {set_clause} " if set_clause else "")
+                + add["UpdateExpression"],
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {
+                    **add["ExpressionAttributeNames"],
+                    "#status": "status",
+                },
+                "ExpressionAttributeValues": {
+                    **add["ExpressionAttributeValues"],
+                    **to_attributes({**values, **seen_values}),
+                },
+            }
+        }
 
     async def _record_first(self, record: VariantRecord) -> RecordResult:
         run = to_attributes({":run": record.run_id})
