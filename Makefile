@@ -6,7 +6,8 @@
 #   make template-check  cfn-lint, sam validate --lint, and a lint of the SAM-transformed template
 #   make sam-build       sam build, then check the layer's native code is arm64/CPython 3.13
 #                        (needs a python3.13 on the machine: PATH, pyenv, or SAM_BUILD_PYTHON=...)
-#   make bench           speed ratios and peak memory against a naive Pillow baseline
+#   make bench           speed ratios and peak memory against textbook Pillow and pyvips, requests
+#                        and cost per million uploads
 #                        (needs ../shared/corpus, or BENCH_CORPUS=DIR)
 #   make clean           remove caches and build output (make distclean also removes the venvs)
 
@@ -76,8 +77,10 @@ demo: venv
 	$(BIN)/prism demo --out $(DEMO_OUTPUT) $(DEMO_ARGS)
 
 bench: venv
-	$(BIN)/python bench/run.py --corpus $(BENCH_CORPUS)
+	@mkdir -p bench/results
+	$(BIN)/python bench/run.py --corpus $(BENCH_CORPUS) --json bench/results/run.json
 	$(BIN)/python bench/memory.py --corpus $(BENCH_CORPUS)
+	$(BIN)/python bench/cost.py --bench-json bench/results/run.json
 
 # Prerequisites run in this order; `make -k test` runs them all and reports every failure.
 test: lint template-check pytest

@@ -134,7 +134,7 @@ def count_requests(uploads: int) -> tuple[CallCounter, float]:
 
 def imaging_ms(bench_json: Path | None) -> tuple[float, float, str]:
     """Imaging ms per upload on one thread and on two, and where the figures come from."""
-    if bench_json is not None:
+    if bench_json is not None and bench_json.is_file():
         summary = json.loads(bench_json.read_text())["summary"]["geomean_ms"]
         return summary["prism_1t"], summary["prism_2t"], f"{bench_json} (corpus geomean)"
     sys.path.insert(0, str(Path(__file__).parent))
