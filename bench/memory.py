@@ -126,12 +126,7 @@ def limit_size(max_pixels: int) -> tuple[int, int]:
 
 def generate_inputs(texture: Path, folder: Path, size: tuple[int, int]) -> list[Path]:
     """Uploads of ``size`` tiled from a real photo, so they compress like photos do."""
-    with Image.open(texture) as photo:
-        photo.load()
-        canvas = Image.new("RGB", size)
-        for x in range(0, size[0], photo.width):
-            for y in range(0, size[1], photo.height):
-                canvas.paste(photo, (x, y))
+    canvas = workloads.tiled(texture, size)
     name = f"{size[0]}x{size[1]}"
     jpeg, rgba, gray16, webp = (
         folder / f"generated_{name}.jpg",

@@ -70,14 +70,7 @@ def prism(data: bytes, variants: Sequence[Variant]) -> list[Image.Image]:
 
 def textbook(data: bytes, variants: Sequence[Variant]) -> list[Image.Image]:
     """The textbook script's pixels (``convert("RGB")``: alpha dropped, not flattened)."""
-    with Image.open(io.BytesIO(data)) as opened:
-        image = opened.convert("RGB")
-    outputs = []
-    for variant in variants:
-        resized = image.copy()
-        resized.thumbnail(_box(variant), Image.Resampling.LANCZOS)
-        outputs.append(resized)
-    return outputs
+    return workloads.textbook_pixels(data, variants)
 
 
 def vips(data: bytes, variants: Sequence[Variant]) -> list[Image.Image]:
@@ -110,14 +103,8 @@ def mean_difference(image: Image.Image, expected: Image.Image, *, keep_alpha: bo
 
 def tiled_photo(texture: Path, size: tuple[int, int] = (8000, 6000)) -> bytes:
     """A JPEG (q90) of ``size`` tiled from a real photo: full-resolution detail."""
-    with Image.open(texture) as photo:
-        photo.load()
-        canvas = Image.new("RGB", size)
-        for x in range(0, size[0], photo.width):
-            for y in range(0, size[1], photo.height):
-                canvas.paste(photo, (x, y))
     buffer = io.BytesIO()
-    canvas.save(buffer, "JPEG", quality=90)
+    workloads.tiled(texture, size).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 

@@ -13,6 +13,7 @@ import io
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -50,16 +51,36 @@ def textbook(data: bytes, variants: Sequence[Variant] = VARIANTS) -> list[bytes]
     ``copy().thumbnail(LANCZOS)`` and ``save`` at the variant's quality (Pillow's other
     defaults: WebP method 4, no JPEG optimize). One full decode, no draft, one thread;
     no orientation or colour profile handling, and alpha is dropped."""
+    outputs = []
+    for variant, resized in zip(variants, textbook_pixels(data, variants), strict=True):
+        buffer = io.BytesIO()
+        resized.save(buffer, variant.format, quality=variant.quality)
+        outputs.append(buffer.getvalue())
+    return outputs
+
+
+def textbook_pixels(data: bytes, variants: Sequence[Variant] = VARIANTS) -> list[Image.Image]:
+    """The textbook script's resized pictures, before they are saved."""
     with Image.open(io.BytesIO(data)) as opened:
         image = opened.convert("RGB")
     outputs = []
     for variant in variants:
         resized = image.copy()
         resized.thumbnail(_box(variant), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        resized.save(buffer, variant.format, quality=variant.quality)
-        outputs.append(buffer.getvalue())
+        outputs.append(resized)
     return outputs
+
+
+def tiled(texture: Path, size: tuple[int, int]) -> Image.Image:
+    """A picture of ``size`` tiled from a real photo, so it has (and compresses like)
+    full-resolution detail."""
+    with Image.open(texture) as photo:
+        photo.load()
+        canvas = Image.new("RGB", size)
+        for x in range(0, size[0], photo.width):
+            for y in range(0, size[1], photo.height):
+                canvas.paste(photo, (x, y))
+    return canvas
 
 
 # --- anchor B: pyvips, decode once --------------------------------------------------------
