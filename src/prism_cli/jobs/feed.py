@@ -4,6 +4,11 @@ existing objects for it (``prism backfill``), then sealing it with the number fe
 A feeder stops early when asked to (the job was cancelled): it then seals the job with the
 number actually fed, so the job can still end. If feeding fails, the job is cancelled and
 sealed the same way before the error is raised: no job is left waiting forever.
+
+An upload feeder can be paced (``pace``, awaited before each upload): ``prism run`` keeps
+its uploads only a little ahead of the local stack's functions, so that what the stack
+holds at once (queued messages, objects not yet rendered) does not grow with the folder.
+Files are streamed from disk, never read whole into memory.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +105,7 @@ class UploadFeeder(Feeder):
         items: Sequence[UploadItem],
         *,
         concurrency: int = UPLOAD_CONCURRENCY,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(table, job_id)
         self.s3 = s3
@@ -107,28 +113,49 @@ class UploadFeeder(Feeder):
         self.items = list(items)
         self.total = len(self.items)
         self.concurrency = concurrency
+        self._pace = pace
 
     async def feed(self) -> None:
         pending = iter(self.items)
 
         async def uploader() -> None:
             for item in pending:  # shared: every item is taken once
+                await self._paced()
                 if self.stopping:
                     return
                 try:
-                    data = await asyncio.to_thread(item.path.read_bytes)
+                    body = await asyncio.to_thread(item.path.open, "rb")
                 except OSError as exc:
                     self.failures.append((item.display, f"unreadable: {exc.strerror}"))
                     continue
-                await self.s3.put_object(
-                    Bucket=self.bucket,
-                    Key=item.key,
-                    Body=data,
-                    Metadata={JOB_METADATA_KEY: self.job_id},
-                )
+                try:
+                    # Streamed from the file (botocore reads it for the checksum, then
+                    # aiohttp sends it in chunks).
+                    await self.s3.put_object(
+                        Bucket=self.bucket,
+                        Key=item.key,
+                        Body=body,
+                        Metadata={JOB_METADATA_KEY: self.job_id},
+                    )
+                finally:
+                    body.close()
                 self.sent += 1
 
         await asyncio.gather(*(uploader() for _ in range(max(1, self.concurrency))))
+
+    async def _paced(self) -> None:
+        """Wait until ``pace`` lets the next upload go, or until asked to stop."""
+        if self._pace is None or self.stopping:
+            return
+        pacing = asyncio.ensure_future(self._pace())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((pacing, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (pacing, stopping):
+                waiter.cancel()
+        if pacing.done() and not pacing.cancelled():
+            pacing.result()  # raises what ``pace`` raised
 
 
 # --- backfill -----------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ from prism_cli.jobs.log import failed_lines, read_job_records
 from prism_cli.jobs.view import failure_line, render_view
 
 POLL_SECONDS = 1.0
+# A local run's stack is in this process: its progress is cheap to read, and a run of a
+# few images should not wait a second to learn that it has ended.
+LOCAL_POLL_SECONDS = 0.25
 # Failed variants are listed live for jobs up to this many sources (reading them is a
 # query per shard); larger jobs show the count and point at ``prism log --failed-only``.
 LIVE_FAILURES_MAX_SOURCES = 2000
@@ -66,7 +69,10 @@ class FollowPolicy:
     @classmethod
     def for_local_run(cls, *, interactive: bool) -> FollowPolicy:
         return cls(
-            ask=interactive, unattended=AfterInterrupt.CANCEL, declined=AfterInterrupt.CONTINUE
+            ask=interactive,
+            unattended=AfterInterrupt.CANCEL,
+            declined=AfterInterrupt.CONTINUE,
+            poll_seconds=LOCAL_POLL_SECONDS,
         )
 
 

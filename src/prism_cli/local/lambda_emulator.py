@@ -12,12 +12,18 @@ makes it visible again after ``min(2 ** receive_count, 8)`` seconds (2, 4, 8, 8,
 Redelivery counting and the move to the dead-letter queue after ``maxReceiveCount`` are
 left to SQS (moto enforces the queue's redrive policy).
 
-Invocations run in the instance threads, never in a thread with a running event loop:
-outside Lambda, Powertools' async batch processor calls ``asyncio.run`` per invocation.
+Each instance thread is a warm Lambda container: it has one event loop of its own, in which
+every invocation it makes runs (as Lambda runs every invocation of a container in one), so
+the handlers' per-loop clients and their connections are opened once per instance, not per
+invocation. ``LAMBDA_TASK_ROOT`` is set while instances run, as it is in Lambda: it is what
+makes Powertools' async batch processor reuse the thread's loop (without it, Powertools
+calls ``asyncio.run`` per invocation). The loop is shut down, and the clients closed, when
+the instance stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib.util
 import logging
@@ -36,11 +42,13 @@ from aws_lambda_powertools.utilities import parameters
 
 from prism.messages import SQS_BATCH_LIMIT, sqs_batches
 from prism.settings import current_settings
+from prism_cli.local.moto_sqs import wake_receivers
 from prism_cli.local.template import FunctionSpec, QueueSpec, SqsEventSource, StackTemplate
 from prism_cli.sqs_batches import receipt_entries
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeFilterType
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -51,6 +59,13 @@ logger = logging.getLogger(__name__)
 # of instances keep up with them.
 FANOUT_INSTANCES = 2
 _import_lock = threading.Lock()
+
+
+# Set while emulated instances run: Lambda sets it, and Powertools reads it (module doc).
+TASK_ROOT_VARIABLE = "LAMBDA_TASK_ROOT"
+_containers_lock = threading.Lock()
+_containers = 0  # instance threads running
+_task_root_before: str | None = None
 
 
 def default_backoff(receive_count: int) -> int:
@@ -205,6 +220,42 @@ def failed_message_ids(response: Any, message_ids: Sequence[str]) -> set[str]:
     return failed
 
 
+# --- the container ----------------------------------------------------------------------
+@contextmanager
+def warm_container(task_root: Path) -> Iterator[asyncio.AbstractEventLoop]:
+    """This thread as a warm Lambda container for the duration: an event loop of its own
+    that every invocation in it runs in, and ``LAMBDA_TASK_ROOT`` set (to the first
+    running container's ``task_root``: the emulated functions share one process). On
+    exit the loop's async generators (the handlers' per-loop clients) are closed, and the
+    loop with them."""
+    global _containers, _task_root_before
+    with _containers_lock:
+        if _containers == 0:
+            _task_root_before = os.environ.get(TASK_ROOT_VARIABLE)
+            os.environ[TASK_ROOT_VARIABLE] = str(task_root)
+        _containers += 1
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        except Exception:  # closing clients must not hide why the instance ended
+            logger.exception("closing an emulated container's event loop failed")
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            with _containers_lock:
+                _containers -= 1
+                if _containers == 0:
+                    if _task_root_before is None:
+                        os.environ.pop(TASK_ROOT_VARIABLE, None)
+                    else:
+                        os.environ[TASK_ROOT_VARIABLE] = _task_root_before
+
+
 # --- the event source mapping ------------------------------------------------------------
 @dataclass
 class EmulatorStats:
@@ -257,6 +308,9 @@ class SqsEventSourceEmulator:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._threads: list[threading.Thread] = []
+        # Called (in the instance's thread) with the records of an invocation's messages
+        # once they are deleted from the queue: done with, never delivered again.
+        self.on_deleted: Callable[[Sequence[dict[str, Any]]], None] | None = None
 
     @property
     def handler(self) -> Handler:
@@ -284,6 +338,7 @@ class SqsEventSourceEmulator:
     def request_stop(self) -> None:
         """Stop polling; invocations under way still finish."""
         self._stop.set()
+        wake_receivers()  # a long poll under way returns now, not when its wait is over
 
     def join(self, timeout: float | None = None) -> None:
         for thread in self._threads:
@@ -294,12 +349,15 @@ class SqsEventSourceEmulator:
         self.join()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # an SQS hiccup must not end the instance
-                logger.exception("%s: polling %s failed", self.function.logical_id, self.queue.name)
-                self._stop.wait(1)
+        with warm_container(self.function.handler_path.parent):
+            while not self._stop.is_set():
+                try:
+                    self.poll_once()
+                except Exception:  # an SQS hiccup must not end the instance
+                    logger.exception(
+                        "%s: polling %s failed", self.function.logical_id, self.queue.name
+                    )
+                    self._stop.wait(1)
 
     # --- one batch ------------------------------------------------------------------------
     def poll_once(self) -> int:
@@ -348,6 +406,7 @@ class SqsEventSourceEmulator:
     def _invoke(self, messages: list[MessageTypeDef]) -> None:
         ids = [message["MessageId"] for message in messages]
         event = sqs_event(messages, self.queue.arn, self.region)
+        records = {record["messageId"]: record for record in event["Records"]}
         context = FakeLambdaContext.for_function(self.function)
         failed: set[str]
         try:
@@ -368,12 +427,21 @@ class SqsEventSourceEmulator:
                         self.function.logical_id, tuple(ids), f"{type(exc).__name__}: {exc}"
                     )
                 )
-        self._settle(messages, failed)
+        deleted = self._settle(messages, failed)
+        if deleted and self.on_deleted is not None:
+            try:
+                self.on_deleted([records[message_id] for message_id in deleted])
+            except Exception:  # an observer's failure is not the function's
+                logger.exception("%s: on_deleted failed", self.function.logical_id)
 
-    def _settle(self, messages: list[MessageTypeDef], failed: set[str]) -> None:
+    def _settle(self, messages: list[MessageTypeDef], failed: set[str]) -> list[str]:
+        """Delete the messages that succeeded and retry the others; the ids deleted."""
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
-        deleted = self._batches("delete", self._sqs.delete_message_batch, done)
+        deleted_ids: list[str] = []
+        deleted = self._batches(
+            "delete", self._sqs.delete_message_batch, done, succeeded=deleted_ids
+        )
         retried = self._batches(
             "change visibility",
             self._sqs.change_message_visibility_batch,
@@ -383,6 +451,7 @@ class SqsEventSourceEmulator:
         with self._lock:
             self.stats.deleted += deleted
             self.stats.retried += retried
+        return deleted_ids
 
     def _batches(
         self,
@@ -390,13 +459,24 @@ class SqsEventSourceEmulator:
         call: Callable[..., Any],
         messages: Sequence[MessageTypeDef],
         fields: Callable[[MessageTypeDef], dict[str, Any]] = lambda m: {},
+        *,
+        succeeded: list[str] | None = None,
     ) -> int:
         """``call`` (a batch action on received messages) for ``messages``, 10 at a time;
-        how many succeeded. Failures are logged."""
-        succeeded = 0
+        how many succeeded (their message ids are added to ``succeeded``). Failures are
+        logged."""
+        count = 0
         for chunk in sqs_batches(messages):
-            result = call(QueueUrl=self.queue.url, Entries=receipt_entries(chunk, fields))
-            succeeded += len(result.get("Successful", []))
+            entries = receipt_entries(chunk, fields)
+            result = call(QueueUrl=self.queue.url, Entries=entries)
+            successful = result.get("Successful", [])
+            count += len(successful)
+            if succeeded is not None:
+                ids = {
+                    entry["Id"]: message["MessageId"]
+                    for entry, message in zip(entries, chunk, strict=True)
+                }
+                succeeded.extend(ids[entry["Id"]] for entry in successful if entry["Id"] in ids)
             for failure in result.get("Failed", []):
                 logger.warning(
                     "%s: %s failed for a message: %s",
@@ -404,11 +484,20 @@ class SqsEventSourceEmulator:
                     action,
                     failure.get("Message", failure.get("Code")),
                 )
-        return succeeded
+        return count
 
 
 def _receive_count(message: MessageTypeDef) -> int:
     return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+
+
+# The queue attributes that count its messages: waiting, in flight (received, not yet
+# deleted), delayed.
+MESSAGE_COUNTS: tuple[QueueAttributeFilterType, ...] = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 
 def pipeline_idle(emulators: Sequence[SqsEventSourceEmulator], sqs: SQSClient) -> bool:
@@ -417,17 +506,15 @@ def pipeline_idle(emulators: Sequence[SqsEventSourceEmulator], sqs: SQSClient) -
         return False
     # Read after ``in_flight``: a message received in between shows as not visible here.
     for url in {emulator.queue.url for emulator in emulators}:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        if any(int(count) for count in attributes.values()):
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(MESSAGE_COUNTS))
+        if any(int(count) for count in attributes["Attributes"].values()):
             return False
     return True
+
+
+def batch_capacity(emulators: Sequence[SqsEventSourceEmulator]) -> int:
+    """How many messages the emulators' instances take in one round of batches."""
+    return sum(emulator.instances * emulator.event.batch_size for emulator in emulators)
 
 
 def run_until_idle(

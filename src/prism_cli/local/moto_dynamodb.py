@@ -1,6 +1,6 @@
 """Make moto's DynamoDB backend safe and fast under Prism's load.
 
-Four patches to this process's moto DynamoDB backend (:func:`serialise_dynamodb`):
+Five patches to this process's moto DynamoDB backend (:func:`serialise_dynamodb`):
 
 - **One lock.** moto's server answers requests on many threads, but its DynamoDB backend is
   not thread-safe: ``transact_write_items`` snapshots the tables first and, when a condition
@@ -25,10 +25,18 @@ Four patches to this process's moto DynamoDB backend (:func:`serialise_dynamodb`
   a committed transaction within 10 minutes succeeds without applying it again, and a
   repeat with different items is refused. moto ignores the token, so a retry after a lost
   response would fail its own conditions; with this patch it behaves as DynamoDB does.
+- **Plain JSON responses.** moto serialises every response by walking the operation's
+  output shape from botocore's model, member by member, item attribute by item attribute:
+  the largest cost of a local run's DynamoDB requests. The item operations' results are
+  already in DynamoDB's wire format (``{"S": ...}`` values; binary values become base64,
+  as on the wire), so a successful one is written with ``json.dumps`` instead, members
+  that are None left out as the serialiser leaves them out. Errors, and any result holding
+  something else (a timestamp, say), go through moto's serialiser as before.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import hashlib
@@ -63,6 +71,7 @@ _sharing_tables = threading.local()
 @applied_once(_lock)
 def serialise_dynamodb() -> None:
     """Patch this process's moto DynamoDB backend as the module doc says (idempotent)."""
+    from moto.core.responses import ActionResult
     from moto.dynamodb import models, responses
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
@@ -76,6 +85,9 @@ def serialise_dynamodb() -> None:
     lock_methods(DynamoDBBackend, _OPERATIONS, _lock)
     responses.DynamoHandler.transact_write_items = _idempotent(  # type: ignore[method-assign]
         responses.DynamoHandler.transact_write_items
+    )
+    responses.DynamoHandler.serialized = _plain_json(  # type: ignore[method-assign]
+        responses.DynamoHandler.serialized, (ActionResult, responses.DynamoResult)
     )
 
 
@@ -270,3 +282,64 @@ def _idempotent(action: Callable[..., Any]) -> Callable[..., Any]:
             return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
 
     return transact_write_items
+
+
+# --- plain JSON responses --------------------------------------------------------------------
+# Operations whose successful results are item data in the wire format, and plain counts.
+_PLAIN_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+# DynamoDB's JSON protocol version (botocore's model: "jsonVersion").
+_CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+class _NotPlain(Exception):
+    """A value ``json.dumps`` cannot write as moto's serialiser would."""
+
+
+def _wire(value: Any) -> Any:
+    """``value`` as the JSON protocol writes it; _NotPlain for anything but JSON values
+    and bytes."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {key: _wire(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_wire(item) for item in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise _NotPlain(type(value).__name__)
+
+
+def _plain_json(
+    serialized: Callable[..., Any], plain_results: tuple[type, ...]
+) -> Callable[..., Any]:
+    @functools.wraps(serialized)
+    def run(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if (
+            type(action_result) in plain_results
+            and isinstance(result, dict)
+            and self._get_action() in _PLAIN_OPERATIONS
+        ):
+            try:
+                body = json.dumps(_wire(result), separators=(",", ":"))
+            except _NotPlain:
+                pass
+            else:
+                headers = {"Content-Type": _CONTENT_TYPE, **self.response_headers}
+                return 200, headers, body
+        return serialized(self, action_result)
+
+    return run

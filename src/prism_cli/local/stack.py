@@ -11,26 +11,28 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from prism_cli.aws_env import DUMMY_CREDENTIALS, applied_environment, endpoint_environment
 from prism_cli.errors import TemplateError
 from prism_cli.local.lambda_emulator import (
+    MESSAGE_COUNTS,
     SqsEventSourceEmulator,
     emulators_for,
     forget_warm_state,
     running,
 )
 from prism_cli.local.moto_dynamodb import serialise_dynamodb
+from prism_cli.local.moto_instances import track_weakly
 from prism_cli.local.moto_s3 import emulate_s3_ordering
-from prism_cli.local.moto_sqs import serialise_sqs
+from prism_cli.local.moto_server import route_requests_once, threaded_server
+from prism_cli.local.moto_sqs import held_messages, serialise_sqs
 from prism_cli.local.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -83,7 +85,9 @@ class MotoServer:
         serialise_dynamodb()  # moto's DynamoDB loses writes under concurrency otherwise
         serialise_sqs()  # and its SQS strands messages when pollers race to the DLQ
         emulate_s3_ordering()  # atomic conditional writes, and events with a sequencer
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        route_requests_once()  # and its server finds a request's backend once per host
+        track_weakly()  # and moto frees the objects its backends no longer hold
+        self._server = threaded_server("127.0.0.1", port)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -330,14 +334,36 @@ class LocalStack:
 
     @contextmanager
     def running_functions(
-        self, instances: Mapping[str, int], *, join_timeout: float | None = None
+        self,
+        instances: Mapping[str, int],
+        *,
+        join_timeout: float | None = None,
+        batching_window: float | None = None,
     ) -> Iterator[Sequence[SqsEventSourceEmulator]]:
         """The template's functions polling their queues for the duration (see
-        :func:`~prism_cli.local.lambda_emulator.running`), started cold as a new stack's are."""
+        :func:`~prism_cli.local.lambda_emulator.running`), started cold as a new stack's are.
+        ``batching_window`` replaces the event sources' MaximumBatchingWindowInSeconds."""
         forget_warm_state()
-        emulators = emulators_for(self.template, self.clients.sqs, instances=instances)
+        emulators = emulators_for(
+            self.template, self.clients.sqs, instances=instances, batching_window=batching_window
+        )
         with running(emulators, join_timeout=join_timeout):
             yield emulators
+
+    def messages_held(self, queue_names: Iterable[str]) -> int:
+        """The messages in the named queues: waiting, in flight or delayed. Read from moto
+        directly when the stack's server is this process's own (no request), else asked."""
+        names = set(queue_names)
+        if self._server is not None:
+            return held_messages(self.template.context.account_id, self._region, names)
+        total = 0
+        for queue in self.template.queues.values():
+            if queue.name in names:
+                counts = self.clients.sqs.get_queue_attributes(
+                    QueueUrl=queue.url, AttributeNames=list(MESSAGE_COUNTS)
+                )["Attributes"]
+                total += sum(int(count) for count in counts.values())
+        return total
 
     # --- conveniences ---------------------------------------------------------------------
     def queue_url(self, logical_id: str) -> str:

@@ -3,15 +3,20 @@
 An output can fail to land on disk for reasons of its own (a file name longer than the
 file system allows, a full disk, a path taken by a folder); that variant is then logged as
 ``download_failed`` with the OS's words, and the run still writes its log.
+
+Downloads run on a pool of threads, one GET each, and stream the object to its file in
+chunks: an output is never held whole in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 
 DOWNLOAD_FAILED = "download_failed"
 _IO_THREADS = 16
+_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,9 +43,11 @@ def download_all(
 
     def fetch(item: Download) -> str | None:
         try:
-            body = s3.get_object(Bucket=bucket, Key=item.key)["Body"].read()
-            item.destination.parent.mkdir(parents=True, exist_ok=True)
-            item.destination.write_bytes(body)
+            body = s3.get_object(Bucket=bucket, Key=item.key)["Body"]
+            try:
+                _write(body, item.destination)
+            finally:
+                body.close()
         except OSError as exc:
             name = exc.filename if isinstance(exc.filename, str) else str(item.destination)
             return f"{exc.strerror or exc}: {name}"
@@ -49,6 +57,20 @@ def download_all(
             return str(exc)
         return None
 
-    with ThreadPoolExecutor(threads) as pool:
+    if not downloads:
+        return {}
+    with ThreadPoolExecutor(min(threads, len(downloads))) as pool:
         results = list(pool.map(fetch, downloads))
     return {item: error for item, error in zip(downloads, results, strict=True) if error}
+
+
+def _write(body: Any, destination: Path) -> None:
+    """Stream ``body`` into ``destination``; no partial file is left if that fails."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with destination.open("wb") as file:
+            shutil.copyfileobj(body, file, _CHUNK_BYTES)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            destination.unlink(missing_ok=True)
+        raise

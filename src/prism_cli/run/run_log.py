@@ -3,8 +3,9 @@
 Every input file gets its variants' entries and one outcome (see :mod:`prism_cli.jobs.log`).
 Files are named as the user gave them, errors included (:mod:`prism_cli.run.local_paths`),
 and outputs by their path relative to ``--out``. The rendered variants are downloaded
-first, so that one that cannot be written locally is logged as ``download_failed``
-instead of counting as written.
+first (those the run downloaded while it went on, see :mod:`prism_cli.run.retire`, are
+not fetched again), so that one that cannot be written locally is logged as
+``download_failed`` instead of counting as written.
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ def fill_run_log(
     s3: S3Client,
     *,
     interrupted: bool,
+    downloaded: Mapping[Download, str | None] | None = None,
 ) -> None:
-    """Add every file of ``files`` (object key -> file) to ``log``, downloading outputs."""
+    """Add every file of ``files`` (object key -> file) to ``log``, downloading outputs
+    (except those in ``downloaded``: what became of each, None if it was written)."""
+    downloaded = downloaded or {}
     paths = LocalPaths(place.input_bucket, {key: file.display for key, file in files.items()})
     downloads: dict[tuple[str, str], Download] = {}  # (path, variant) -> its download
     collected = []
@@ -74,7 +78,11 @@ def fill_run_log(
                 )
             )
         collected.append(_File(key, file, record, entries))
-    failures = download_all(s3, place.output_bucket, list(downloads.values()))
+    wanted = [download for download in downloads.values() if download not in downloaded]
+    failures = download_all(s3, place.output_bucket, wanted)
+    failures.update(
+        (download, error) for download, error in downloaded.items() if error is not None
+    )
     variant_names = [variant.name for variant in place.config.variants]
     for item in collected:
         entries = [_downloaded(entry, downloads, failures) for entry in item.entries]

@@ -9,6 +9,11 @@ under way: whatever is then in a dead-letter queue failed). The rendered variant
 downloaded into ``--out`` mirroring the inputs, next to ``processing_log.json`` (built from
 the job's records).
 
+The stack holds only what is under way, whatever the folder's size: the uploads are paced
+to stay a few batches ahead of the functions, and each source's outputs are downloaded
+and its objects removed from the stack as soon as it is finished
+(:mod:`prism_cli.run.retire`).
+
 Ctrl+C asks whether to cancel the job (on a terminal) or cancels it (otherwise); the log of
 what was done is still written. A second Ctrl+C aborts. One :class:`Interrupts` owns SIGINT
 for the whole run, the making of the stack included.
@@ -17,16 +22,19 @@ for the whole run, the making of the stack included.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from prism.aws.clients import open_clients
 from prism.aws.job_table import JobTable
+from prism.aws.processing_table import ProcessingTable
 from prism.config import PipelineConfig
 from prism.jobs import JobKind
 from prism.settings import Settings
@@ -41,12 +49,18 @@ from prism_cli.jobs.log import JobRecords, read_job_records
 from prism_cli.jobs.monitor import FollowPolicy, feed_and_follow
 from prism_cli.jobs.processing_log import ProcessingLog
 from prism_cli.local.function_log import function_output_to
-from prism_cli.local.lambda_emulator import SqsEventSourceEmulator, function_instances, idle_for
+from prism_cli.local.lambda_emulator import (
+    SqsEventSourceEmulator,
+    batch_capacity,
+    function_instances,
+    idle_for,
+)
 from prism_cli.local.stack import LocalStack, local_environment
 from prism_cli.local.template import find_template, load_template
 from prism_cli.run.dead_letters import read_dead_letters
 from prism_cli.run.out_folder import check_folders, prepare_output_folder
 from prism_cli.run.output_keys import check_output_keys
+from prism_cli.run.retire import Retirement
 from prism_cli.run.run_log import RunPlace, fill_run_log
 from prism_cli.run.summary import RunResult
 from prism_cli.run.watermark_logos import Logo, find_logos
@@ -56,6 +70,14 @@ FUNCTION_LOG_NAME = "functions.log"
 
 # Idle (queues empty, nothing in flight) this many polls in a row ends the run.
 _IDLE_POLLS = 3
+# The emulated event sources' batching window (the template's: 1 s for the fan-out, 2 s for
+# the workers). Lambda waits that long for a full batch; on a busy queue batches fill at
+# once either way, and on a quiet one a local run would only wait.
+LOCAL_BATCHING_WINDOW = 0.2
+# Uploads wait while the functions' queues hold this many rounds of batches (waiting or in
+# flight): enough to keep every instance busy, little enough for the stack to hold.
+_BACKLOG_ROUNDS = 2
+_PACE_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -117,11 +139,11 @@ def run(options: RunOptions, console: Console | None = None) -> RunResult:
         local_run = _Run(stack, scan.files, out, config, console, interrupts)
         local_run.upload_logos(logos)
         instances = function_instances(stack.template, options.workers, within_concurrency=True)
-        with stack.running_functions(instances) as emulators:
+        with stack.running_functions(instances, batching_window=LOCAL_BATCHING_WINDOW) as emulators:
             outcome = asyncio.run(local_run.job(emulators))
         interrupted = outcome.interrupted or interrupts.pending()
         log.job = outcome.job_id
-        local_run.collect(log, outcome.records or JobRecords(), interrupted)
+        local_run.collect(log, outcome.records or JobRecords(), interrupted, outcome.retirement)
     log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
     log_path = out / LOG_NAME
     log.save(log_path)
@@ -145,6 +167,7 @@ class _Outcome:
     job_id: str | None = None
     records: JobRecords | None = None
     interrupted: bool = False
+    retirement: Retirement | None = None
 
 
 class _Run:
@@ -199,24 +222,93 @@ class _Run:
             shards = self.settings.job_counter_shards
             await create_job(table, job_id, JobKind.SUBMIT, description, shards=shards)
             outcome.job_id = job_id
+            retirement = outcome.retirement = self._retirement(clients.dynamodb, emulators)
             items = [UploadItem(key, file.path, file.display) for key, file in self.keys.items()]
-            feeder = UploadFeeder(table, job_id, clients.s3, self.settings.input_bucket, items)
-            result, _ = await feed_and_follow(
+            feeder = UploadFeeder(
                 table,
-                feeder,
-                self.console,
-                self.interrupts,
-                FollowPolicy.for_local_run(interactive=interactive()),
-                idle=lambda: asyncio.to_thread(settled),
-                show_failures=False,  # the summary lists them
+                job_id,
+                clients.s3,
+                self.settings.input_bucket,
+                items,
+                pace=_Pace(self.stack, emulators),
             )
+            retiring = asyncio.create_task(retirement.run())
+            try:
+                result, _ = await feed_and_follow(
+                    table,
+                    feeder,
+                    self.console,
+                    self.interrupts,
+                    FollowPolicy.for_local_run(interactive=interactive()),
+                    idle=lambda: asyncio.to_thread(settled),
+                    show_failures=False,  # the summary lists them
+                )
+            finally:
+                retirement.stop()  # and let a release under way end: the log comes next
+                await retiring
             outcome.interrupted = result.cancel_requested or result.progress.job.cancelled
             outcome.records = await read_job_records(table, result.progress.job)
         return outcome
 
+    def _retirement(self, dynamodb: Any, emulators: Sequence[SqsEventSourceEmulator]) -> Retirement:
+        """Finished sources released as they finish, observed through ``emulators``."""
+        retirement = Retirement(
+            ProcessingTable(dynamodb, self.settings.table_name),
+            self.stack.clients.s3,
+            self.place,
+            self.keys,
+        )
+        notified = {
+            notification.queue
+            for bucket in self.stack.template.buckets.values()
+            for notification in bucket.queue_notifications
+        }
+        for emulator in emulators:
+            if emulator.event.queue in notified:
+                emulator.on_deleted = retirement.uploads_settled
+            else:
+                emulator.on_deleted = retirement.tasks_settled
+        return retirement
+
     # --- the log ----------------------------------------------------------------------------
-    def collect(self, log: ProcessingLog, records: JobRecords, interrupted: bool) -> None:
+    def collect(
+        self,
+        log: ProcessingLog,
+        records: JobRecords,
+        interrupted: bool,
+        retirement: Retirement | None = None,
+    ) -> None:
         template = self.stack.template
         sqs, s3 = self.stack.clients.sqs, self.stack.clients.s3
         dead = read_dead_letters(sqs, [queue.url for queue in template.dead_letter_queues()])
-        fill_run_log(log, self.keys, records, dead, self.place, s3, interrupted=interrupted)
+        fill_run_log(
+            log,
+            self.keys,
+            records,
+            dead,
+            self.place,
+            s3,
+            interrupted=interrupted,
+            downloaded=retirement.downloaded if retirement is not None else None,
+        )
+
+
+class _Pace:
+    """Lets an upload go while the functions' queues hold fewer messages than
+    ``_BACKLOG_ROUNDS`` rounds of their batches (each upload adds one message)."""
+
+    def __init__(self, stack: LocalStack, emulators: Sequence[SqsEventSourceEmulator]) -> None:
+        self._held = functools.partial(
+            stack.messages_held, {emulator.queue.name for emulator in emulators}
+        )
+        self._limit = max(_BACKLOG_ROUNDS * batch_capacity(emulators), 1)
+        self._room = 0
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> None:
+        async with self._lock:
+            while self._room <= 0:
+                self._room = self._limit - await asyncio.to_thread(self._held)
+                if self._room <= 0:
+                    await asyncio.sleep(_PACE_SECONDS)
+            self._room -= 1

@@ -1,0 +1,198 @@
+"""Releasing what a local run's stack holds for a source as soon as the source is finished.
+
+moto keeps every object in the process's memory (objects over ~5 MB in a temporary file
+each), and the input bucket is versioned, so a run that kept every upload and every output
+until the end would grow with the folder. Instead, once a source is finished (every
+variant recorded), its outputs are downloaded into ``--out`` and removed from the output
+bucket, and its upload (exactly that version) is removed from the input bucket. The log at
+the end is still built from the job's records (:mod:`prism_cli.run.run_log`); it only
+skips the downloads done here.
+
+When a source may be released:
+
+- its upload's notification has been deleted from the uploads queue, so the fan-out will
+  never see it again (a redelivered notification of an upload that is gone would count as
+  a missing source);
+- its record says it is finished. Nothing that is still to come for a finished source
+  reads its upload or its outputs: a redelivered variant task of a recorded outcome is
+  acknowledged without fetching anything.
+
+A source is looked at (one query of its records) when its notification is deleted and
+each time one of its variant tasks is; a source whose last task went to a dead-letter
+queue is simply left for the end, as everything is when the run stops early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from prism.aws.processing_table import ProcessingTable
+from prism.messages import VariantTask
+from prism.records import VariantStatus
+from prism.uploads import uploads_in
+from prism_cli.run.downloads import Download, download_all
+from prism_cli.run.output_keys import local_output_path
+from prism_cli.run.run_log import RunPlace
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+RETIRE_SECONDS = 0.25  # how often finished sources are looked for
+_LOOKUPS = 8  # source queries at once
+_DELETE_BATCH = 1000  # S3's limit for DeleteObjects
+
+
+@dataclass(frozen=True)
+class _Finished:
+    key: str
+    version_id: str | None
+    downloads: tuple[Download, ...]
+
+
+class Retirement:
+    """Finished sources of one local run, released as they finish (see the module doc).
+
+    ``uploads_settled`` and ``tasks_settled`` are the fan-out's and the workers' emulated
+    event sources' ``on_deleted`` observers (called from their threads); ``run`` looks
+    for finished sources until ``stop``. ``downloaded`` is what became of each output
+    downloaded so far (None: written)."""
+
+    def __init__(
+        self, table: ProcessingTable, s3: S3Client, place: RunPlace, keys: Iterable[str]
+    ) -> None:
+        self._table = table
+        self._s3 = s3
+        self._place = place
+        self._keys = frozenset(keys)
+        self._lock = threading.Lock()
+        self._versions: dict[str, str | None] = {}  # notification deleted: key -> version
+        self._due: dict[str, None] = {}  # keys to look at, in order
+        self._done: set[str] = set()
+        self._stop = asyncio.Event()
+        self.downloaded: dict[Download, str | None] = {}
+        self.released = 0  # sources
+
+    # --- observers (emulator threads) -----------------------------------------------------
+    def uploads_settled(self, records: Sequence[dict[str, Any]]) -> None:
+        bucket = self._place.input_bucket
+        for record in records:
+            try:
+                uploads = uploads_in(SQSRecord(record))
+            except (ValueError, ValidationError):  # not an upload notification
+                continue
+            with self._lock:
+                for upload in uploads:
+                    key = upload.source.key
+                    if upload.source.bucket == bucket and key in self._keys:
+                        self._versions[key] = upload.source.version_id
+                        if key not in self._done:
+                            self._due[key] = None
+
+    def tasks_settled(self, records: Sequence[dict[str, Any]]) -> None:
+        bucket = self._place.input_bucket
+        for record in records:
+            try:
+                source = VariantTask.model_validate_json(record["body"]).source
+            except (KeyError, ValidationError):
+                continue
+            if source.bucket != bucket:
+                continue
+            with self._lock:
+                if source.key in self._versions and source.key not in self._done:
+                    self._due[source.key] = None
+
+    # --- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Release finished sources until :meth:`stop` (then return once a release under
+        way has ended: nothing is downloaded after that)."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), RETIRE_SECONDS)
+            if self._stop.is_set():
+                return
+            try:
+                await self.release_due()
+            except Exception:  # memory only: the log at the end has every output anyway
+                logger.exception("releasing finished sources failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def release_due(self) -> None:
+        with self._lock:
+            due = list(self._due)
+            self._due.clear()
+        if not due:
+            return
+        lookups = asyncio.Semaphore(_LOOKUPS)
+
+        async def look(key: str) -> _Finished | None:
+            async with lookups:
+                return await self._finished(key)
+
+        found = await asyncio.gather(*(look(key) for key in due))
+        finished = [source for source in found if source is not None]
+        if finished:
+            await asyncio.to_thread(self._release, finished)
+
+    async def _finished(self, key: str) -> _Finished | None:
+        with self._lock:
+            if key in self._done:  # released already
+                return None
+        source, variants = await self._table.source_state(self._place.input_bucket, key)
+        if source is None or source.archived or not source.finished:
+            return None
+        downloads = []
+        for variant in variants.values():
+            if variant.run_id != source.run_id or variant.status != VariantStatus.DONE:
+                continue
+            if not variant.output_key:
+                continue
+            destination = local_output_path(
+                self._place.out, variant.output_key, self._place.config.output_prefix
+            )
+            if destination is not None:  # the log says why it is not downloaded
+                downloads.append(Download(variant.output_key, destination))
+        with self._lock:
+            self._done.add(key)
+            version = self._versions.get(key)
+        return _Finished(key, version, tuple(downloads))
+
+    # --- releasing (a worker thread) --------------------------------------------------------
+    def _release(self, finished: Sequence[_Finished]) -> None:
+        downloads = [download for source in finished for download in source.downloads]
+        failures = download_all(self._s3, self._place.output_bucket, downloads)
+        self.downloaded.update((download, failures.get(download)) for download in downloads)
+        self._delete(self._place.output_bucket, [{"Key": d.key} for d in downloads])
+        uploads = []
+        for source in finished:
+            upload: dict[str, Any] = {"Key": source.key}
+            if source.version_id:  # exactly that version: no delete marker left behind
+                upload["VersionId"] = source.version_id
+            uploads.append(upload)
+        self._delete(self._place.input_bucket, uploads)
+        self.released += len(finished)
+
+    def _delete(self, bucket: str, objects: list[dict[str, Any]]) -> None:
+        for start in range(0, len(objects), _DELETE_BATCH):
+            chunk: Any = objects[start : start + _DELETE_BATCH]
+            try:
+                response = self._s3.delete_objects(
+                    Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}
+                )
+            except Exception:
+                logger.exception("removing %d objects from %s failed", len(chunk), bucket)
+                continue
+            for error in response.get("Errors", []):
+                logger.warning("removing %s from %s failed: %s", error.get("Key"), bucket, error)
