@@ -263,7 +263,9 @@ def _idempotent(action: Callable[..., Any]) -> Callable[..., Any]:
         if not token:
             return action(self)
         fingerprint = hashlib.sha256(
-            json.dumps(self.body.get("TransactItems"), sort_keys=True).encode()
+            json.dumps(
+                self.body.get("TransactItems"), sort_keys=True, default=_fingerprinted
+            ).encode()
         ).hexdigest()
         key = (str(self.current_account), str(self.region), str(token))
         with _lock:
@@ -282,6 +284,13 @@ def _idempotent(action: Callable[..., Any]) -> Callable[..., Any]:
             return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
 
     return transact_write_items
+
+
+def _fingerprinted(value: Any) -> Any:
+    """What ``json.dumps`` cannot write in a request: moto parses B and BS values to bytes."""
+    if isinstance(value, bytes):
+        return {"B": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
 
 
 # --- plain JSON responses --------------------------------------------------------------------
