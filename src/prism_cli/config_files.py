@@ -3,28 +3,53 @@ set``): their text, validated, or a one-line UserError saying why they cannot be
 
 from __future__ import annotations
 
+import codecs
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from prism.config import ConfigError, PipelineConfig, default_config, parse_config
+from prism.config import (
+    MAX_CONFIG_BYTES,
+    ConfigError,
+    PipelineConfig,
+    check_config_size,
+    config_too_large,
+    default_config,
+    parse_config,
+)
 from prism_cli.errors import UserError
+
+# The most a config file may hold: the largest config and a byte order mark.
+_MAX_FILE_BYTES = MAX_CONFIG_BYTES + len(codecs.BOM_UTF8)
 
 
 def read_config_file(path: Path) -> str:
     """The file's text. YAML and JSON configs are UTF-8; a UTF-8 byte order mark (as some
-    Windows editors write) is dropped."""
+    Windows editors write) is dropped. A file larger than a config may be is refused
+    without being read past the limit."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(_MAX_FILE_BYTES + 1)
+            if len(data) > _MAX_FILE_BYTES:
+                info = os.fstat(file.fileno())
+                size = info.st_size if stat.S_ISREG(info.st_mode) else None  # a pipe: unknown
+                raise UserError(str(config_too_large(str(path), size)))
     except OSError as exc:
         raise UserError(f"cannot read config {path}: {exc.strerror or exc}") from None
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         hint = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise UserError(
             f"cannot read config {path}: not UTF-8 text{hint}, invalid byte at offset "
             f"{exc.start}; save it as UTF-8"
         ) from None
+    try:
+        check_config_size(text, str(path))
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    return text
 
 
 def checked_config(

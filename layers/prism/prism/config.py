@@ -3,6 +3,11 @@
 A pipeline config is a YAML or JSON document validated here. It knows nothing of AWS:
 the deployed stack reads it from the SSM parameter named in ``template.yaml``, local runs
 from a file (``prism run --config``), and both fall back to ``default_pipeline.yaml``.
+
+Every size is bounded before it can cost anything: the text (``MAX_CONFIG_BYTES``, the
+same locally and deployed) before it is parsed, the YAML's nesting and alias expansion
+from the parser's events before any object is built, the number of variants before any
+variant is validated, and every number, string and list a worker acts on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pydantic import (
 
 from prism.keys import (
     DEFAULT_OUTPUT_KEY,
+    MAX_KEY_BYTES,
     OutputKeyTemplateError,
     check_output_key_template,
     output_key,
@@ -34,9 +40,78 @@ from prism.output_formats import FORMATS, OutputFormat, canonical_name
 
 Position = Literal["top-left", "top-right", "bottom-left", "bottom-right", "center"]
 
+# --- bounds -----------------------------------------------------------------------------
+# The largest config, in UTF-8 bytes: what an SSM Advanced parameter holds (8 KB), where
+# the deployed stack keeps it. Files get no more, so a config that runs locally deploys.
+MAX_CONFIG_BYTES = 8192
+# YAML nodes in a config, each alias counted as the nodes it stands for: 8 KB without
+# aliases hold at most ~4,100, so this leaves room for anchors yet stops an alias bomb
+# ("billion laughs") before it is expanded.
+MAX_CONFIG_NODES = 10_000
+# How deeply collections nest; a config needs 6 (the top mapping > variants > a variant >
+# transforms > a transform > gravity). PyYAML builds nodes recursively, so a deep
+# "[[[[...]]]]" would otherwise exhaust Python's stack (RecursionError).
+MAX_CONFIG_DEPTH = 32
+# Variants of one pipeline: each is a message, a render and an output per upload.
+MAX_VARIANTS = 50
+# Transforms in one variant: every kind once (13) with room to repeat a few; each is a
+# pass over the image, within the worker's timeout.
+MAX_TRANSFORMS = 20
+# Bytes of an upload a worker accepts: it holds the whole object in memory, so 512 MiB
+# plus a MAX_PIXELS decode (2.5 GB) fits the largest worker (10,240 MB).
+MAX_SOURCE_BYTES = 512 * 1024 * 1024
+# Pixels of an upload (an animation's, frames included): 500 MP is 2 GB decoded as RGBA,
+# 2.5 GB with the decode footprint, within the largest worker's decode budget (60 % of
+# 10,240 MB). Prism raises Pillow's bomb ceiling to the configured limit, so an unbounded
+# one would switch the ceiling off.
+MAX_PIXELS = 500_000_000
+# Characters of a colour: Pillow's own bound on a colour specifier.
+MAX_COLOUR_CHARS = 100
+# The output prefix, in UTF-8 bytes: a quarter of S3's 1,024-byte key, so that with the
+# layout (MAX_LAYOUT_BYTES) at least 255 bytes are left for the source's own path.
+MAX_OUTPUT_PREFIX_BYTES = 256
+# The output key layout, in UTF-8 bytes: half of S3's key.
+MAX_LAYOUT_BYTES = 512
+# A watermark logo's location: "s3://", a bucket name (at most 63 characters), "/" and a
+# key (at most 1,024 bytes).
+MAX_LOGO_LOCATION_BYTES = len("s3://") + 63 + 1 + MAX_KEY_BYTES
+
 
 class ConfigError(ValueError):
     """The pipeline config is not valid; the message says where and why."""
+
+
+def config_too_large(source: str, size: int | None) -> ConfigError:
+    """The error for a config of ``size`` UTF-8 bytes (None: unknown, but too many)."""
+    what = f"{size:,} bytes" if size is not None else f"more than {MAX_CONFIG_BYTES:,} bytes"
+    return ConfigError(
+        f"{source}: the config is {what}; the limit is {MAX_CONFIG_BYTES:,} "
+        "(what an SSM Advanced parameter holds)"
+    )
+
+
+def check_config_size(text: str | bytes, source: str = "pipeline config") -> None:
+    """Refuse a config larger than ``MAX_CONFIG_BYTES`` (UTF-8), before it is parsed."""
+    if isinstance(text, str):
+        if len(text) <= MAX_CONFIG_BYTES // 4:  # at most 4 bytes a character
+            return
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+    else:
+        size = len(text)
+    if size > MAX_CONFIG_BYTES:
+        raise config_too_large(source, size)
+
+
+def _utf8_at_most(limit: int) -> AfterValidator:
+    """A string of at most ``limit`` bytes in UTF-8 (what S3 counts in a key)."""
+
+    def check(value: str) -> str:
+        size = len(value.encode("utf-8", errors="surrogatepass"))
+        if size > limit:
+            raise ValueError(f"at most {limit:,} bytes (UTF-8), not {size:,}")
+        return value
+
+    return AfterValidator(check)
 
 
 class _Model(BaseModel):
@@ -58,13 +133,16 @@ def _colour_or_transparent(value: str) -> str:
 
 
 # A Pillow colour: a name ("white") or "#rgb" / "#rrggbb".
-Colour = Annotated[str, AfterValidator(_known_colour)]
+Colour = Annotated[str, Field(max_length=MAX_COLOUR_CHARS), AfterValidator(_known_colour)]
 # A padding colour: any ``Colour``, or "transparent" (kept in PNG, WEBP, AVIF and GIF).
-PadColour = Annotated[str, AfterValidator(_colour_or_transparent)]
+PadColour = Annotated[
+    str, Field(max_length=MAX_COLOUR_CHARS), AfterValidator(_colour_or_transparent)
+]
 DEFAULT_BACKGROUND = "white"
 
 
 # --- transforms -------------------------------------------------------------------------
+# Output pixels a side: 20,000 x 20,000 is 400 MP, within MAX_PIXELS.
 Dimension = Annotated[int, Field(gt=0, le=20_000)]
 
 
@@ -225,15 +303,18 @@ class Watermark(_Model):
     fraction of the image's shorter side; ``margin`` likewise.
     """
 
+    # A line of text drawn once (or tiled); longer would not fit across an image.
     text: str | None = Field(default=None, min_length=1, max_length=200)
-    # Key of a logo object in the input bucket, or ``s3://bucket/key``.
-    image: str | None = Field(default=None, min_length=1)
+    # Key of a logo object in the input bucket, or ``s3://bucket/key`` (an S3 location).
+    image: Annotated[str, _utf8_at_most(MAX_LOGO_LOCATION_BYTES)] | None = Field(
+        default=None, min_length=1
+    )
     position: Position = "bottom-right"
     opacity: float = Field(default=0.5, ge=0, le=1)
     scale: float = Field(default=0.05, gt=0, le=1)
     margin: float = Field(default=0.02, ge=0, le=0.5)
     # A colour, or "auto": white or black, whichever contrasts with what lies under the mark.
-    color: str = "white"
+    color: str = Field(default="white", max_length=MAX_COLOUR_CHARS)
     # Repeat the mark over the whole image, ``spacing`` (a fraction of the shorter side)
     # apart; ``position`` and ``margin`` are then ignored.
     tile: bool = False
@@ -256,8 +337,9 @@ class Metadata(_Model):
     """What outputs keep of the source's metadata. Everything else (EXIF with GPS, XMP,
     IPTC, comments, the ICC profile after conversion to sRGB) is always stripped."""
 
-    # EXIF Copyright and Artist, written to JPEG, PNG, WEBP and AVIF outputs.
-    keep: list[Literal["copyright", "artist"]] = Field(default_factory=list)
+    # EXIF Copyright and Artist, written to JPEG, PNG, WEBP and AVIF outputs (two fields,
+    # so a longer list only repeats them).
+    keep: list[Literal["copyright", "artist"]] = Field(default_factory=list, max_length=2)
 
 
 class Animation(_Model):
@@ -270,8 +352,10 @@ class Animation(_Model):
     """
 
     policy: Literal["first_frame", "preserve"] = "first_frame"
+    # Every frame is a decode and, in GIF and WEBP outputs, an encoded frame held in memory.
     max_frames: int = Field(default=300, gt=0, le=10_000)
-    max_total_pixels: int = Field(default=100_000_000, gt=0)
+    # The decode budget reserves all frames' pixels at once: bounded like a still's.
+    max_total_pixels: int = Field(default=100_000_000, gt=0, le=MAX_PIXELS)
 
 
 # --- variants and the pipeline ---------------------------------------------------------
@@ -283,12 +367,13 @@ class Variant(_Model):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-    transforms: list[Transform] = Field(default_factory=list)
+    transforms: list[Transform] = Field(default_factory=list, max_length=MAX_TRANSFORMS)
     format: OutputFormat = "JPEG"
     quality: int = Field(default=85, ge=1, le=100)
     # How hard the encoder works, for WEBP (0-6: libwebp's ``method``) and AVIF (0-10:
     # 10 - libavif's ``speed``); lower is faster and gives larger files. None: 4 for both,
-    # the encoders' own balance. See docs/image-handling.md for what it buys.
+    # the encoders' own balance. See docs/image-handling.md for what it buys. Bounded by
+    # the format's highest effort (``_effort_in_range``).
     effort: int | None = Field(default=None, ge=0)
     # None inherits the pipeline-wide watermark; False turns it off for this variant.
     watermark: Watermark | Literal[False] | None = None
@@ -307,6 +392,7 @@ class Variant(_Model):
     def _expand_shorthand(cls, value: Any) -> Any:
         # Allow ``- grayscale`` as shorthand for ``- op: grayscale``.
         if isinstance(value, list):
+            _at_most(value, MAX_TRANSFORMS, "transforms")
             return [{"op": item} if isinstance(item, str) else item for item in value]
         return value
 
@@ -331,26 +417,42 @@ class Variant(_Model):
         return FORMATS[self.format].content_type
 
 
+def _at_most(items: list[Any], limit: int, what: str) -> None:
+    """Refuse a list longer than ``limit`` before any item of it is validated."""
+    if len(items) > limit:
+        raise ValueError(f"at most {limit} {what}, not {len(items):,}")
+
+
 class Limits(_Model):
     """Bounds on what a worker accepts, so one upload cannot exhaust a Lambda."""
 
-    max_source_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
-    max_source_pixels: int = Field(default=100_000_000, gt=0)
+    max_source_bytes: int = Field(default=100 * 1024 * 1024, gt=0, le=MAX_SOURCE_BYTES)
+    max_source_pixels: int = Field(default=100_000_000, gt=0, le=MAX_PIXELS)
 
 
 class PipelineConfig(_Model):
     version: Literal[1] = 1
     # Prefix (folder) for every output key in the output bucket; may be empty.
-    output_prefix: str = ""
+    output_prefix: Annotated[str, _utf8_at_most(MAX_OUTPUT_PREFIX_BYTES)] = ""
     # Layout of output keys below the prefix (placeholders: see prism.keys).
-    output_key: str = Field(default=DEFAULT_OUTPUT_KEY, min_length=1, max_length=512)
+    output_key: Annotated[str, _utf8_at_most(MAX_LAYOUT_BYTES)] = Field(
+        default=DEFAULT_OUTPUT_KEY, min_length=1
+    )
     watermark: Watermark | None = None
     # Defaults for every variant; declared before ``variants``, which inherit them.
     background: Colour = DEFAULT_BACKGROUND
     metadata: Metadata = Field(default_factory=Metadata)
     animation: Animation = Field(default_factory=Animation)
-    variants: list[Variant] = Field(min_length=1, max_length=50)
+    variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _few_enough_variants(cls, value: Any) -> Any:
+        # Counted before any variant is validated, so that a huge list is refused at once.
+        if isinstance(value, list):
+            _at_most(value, MAX_VARIANTS, "variants")
+        return value
 
     @field_validator("output_prefix")
     @classmethod
@@ -411,11 +513,70 @@ class PipelineConfig(_Model):
         return variant.watermark or self.watermark
 
 
+def _check_yaml_shape(text: str, source: str) -> None:
+    """Refuse, from the parser's events (before any node or object is built), a document
+    nested deeper than ``MAX_CONFIG_DEPTH`` or standing for more than ``MAX_CONFIG_NODES``
+    nodes once its aliases are expanded (each alias counts as the nodes of its anchor)."""
+    anchored: dict[str, int] = {}  # anchor -> the nodes it stands for
+    # The collections not yet ended, outermost first: [anchor, nodes so far, itself included].
+    open_collections: list[list[Any]] = []
+    total = 0
+
+    def count(nodes: int) -> None:
+        nonlocal total
+        total += nodes
+        if total > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{source}: more than {MAX_CONFIG_NODES:,} YAML nodes (aliases expanded); "
+                "a pipeline config needs far fewer"
+            )
+
+    def add(nodes: int, anchor: str | None = None) -> None:
+        count(nodes)
+        if anchor is not None:
+            anchored[anchor] = nodes
+        if open_collections:
+            open_collections[-1][1] += nodes
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in anchored:
+                add(anchored[event.anchor])
+            elif any(anchor == event.anchor for anchor, _ in open_collections):
+                raise ConfigError(f"{source}: alias *{event.anchor} refers to itself")
+            else:
+                add(1)  # undefined: the composer refuses it
+        elif isinstance(event, yaml.ScalarEvent):
+            add(1, event.anchor)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            count(1)
+            open_collections.append([event.anchor, 1])
+            if len(open_collections) > MAX_CONFIG_DEPTH:
+                raise ConfigError(
+                    f"{source}: nested more than {MAX_CONFIG_DEPTH} levels deep; "
+                    "a pipeline config needs far fewer"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, nodes = open_collections.pop()
+            if anchor is not None:
+                anchored[anchor] = nodes
+            if open_collections:  # already in the total; now in its parent's count too
+                open_collections[-1][1] += nodes
+
+
 def parse_config(text: str, source: str = "pipeline config") -> PipelineConfig:
-    """Parse YAML or JSON text (JSON is YAML) into a validated config."""
+    """Parse YAML or JSON text (JSON is YAML) into a validated config.
+
+    The text's size is checked first, then the YAML's shape, then the variant count: a
+    config too large for the stack costs nothing to refuse."""
+    check_config_size(text, source)
     try:
+        _check_yaml_shape(text, source)
         document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except ConfigError:
+        raise
+    # ValueError: from a constructor, for a date like 2024-13-01 or a 5,000-digit number.
+    except (yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"{source}: not valid YAML/JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping with a 'variants' list")

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from aws_lambda_powertools.utilities import parameters
 
-from prism.config import PipelineConfig, default_config, parse_config
+from prism.config import PipelineConfig, check_config_size, default_config, parse_config
 
 # The parameter's value that selects the built-in config (a parameter cannot be empty).
 BUILT_IN = "default"
@@ -30,7 +30,8 @@ def is_built_in(text: str) -> bool:
 @lru_cache(maxsize=8)
 def config_from_parameter(text: str, label: str) -> PipelineConfig:
     """The config a parameter's value stands for: the built-in one, or ``text`` validated
-    (``label`` names it in errors)."""
+    (``label`` names it in errors). Its size is checked before anything else reads it."""
+    check_config_size(text, label)
     if is_built_in(text):
         return default_config()
     return parse_config(text, label)
