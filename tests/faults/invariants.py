@@ -10,8 +10,8 @@ queues and the output bucket through the test's own (unfaulted) clients and chec
    source's done/failed/skipped counters equal its recorded variants (nothing counted
    twice, nothing uncounted); a source whose variants are all counted has the final status
    its counts call for; no run is both a source's current and a past run;
-3. every job's counters (summed over its ``SHARD#`` items) equal what its records add up to
-   (``bytes_in`` excepted);
+3. every job's counters (summed over its ``JOB#<id>#SHARD#<nnn>`` items) equal what its
+   records add up to (``bytes_in`` excepted);
 4. every ``done`` variant's output object exists, and every output object belongs to a
    ``done`` record of its source's current run (its ``prism-run`` metadata is that run);
 5. no sealed job is left ``running`` or ``cancelling``, and a job that ended accounts for
@@ -21,7 +21,8 @@ queues and the output bucket through the test's own (unfaulted) clients and chec
 
 Item layout (``prism.records``, ``prism.jobs``): ``SOURCE#<bucket>/<key>`` partitions hold
 ``SOURCE`` (the current run), ``VARIANT#<name>`` items and, for runs no longer current,
-``RUN#<run id>`` items; ``JOB#<id>`` partitions hold ``JOB`` and ``SHARD#<nnn>``. A past
+``RUN#<run id>`` items; ``JOB#<id>`` partitions hold ``JOB``, and each counter shard is a
+partition ``JOB#<id>#SHARD#<nnn>`` of its own, with one ``SHARD`` item. A past
 run's unfinished variants count as skipped in its job. Other items (output key claims,
 ``OUTPUT#<bucket>/<key>`` ``CLAIM``) and unknown attributes are ignored, so additions to
 the layout (e.g. ``prism-run-order`` metadata) do not break the check.
@@ -41,12 +42,13 @@ from pydantic import ValidationError
 from prism.aws.schema import (
     JOB_SK,
     RUN_SK_PREFIX,
-    SHARD_SK_PREFIX,
+    SHARD_SK,
     SOURCE_SK,
     VARIANT_SK_PREFIX,
     counters_from_item,
     from_attributes,
     from_item,
+    parse_shard_pk,
     source_pk,
 )
 from prism.jobs import JobCounters, JobRecord, JobStatus
@@ -160,14 +162,16 @@ def _read_table(stack: LocalStack) -> _Table:
 
 def _classify(table: _Table, item: Mapping[str, Any]) -> None:
     pk, sk = item["pk"]["S"], item["sk"]["S"]
+    shard = parse_shard_pk(pk) if sk == SHARD_SK else None
+    if shard is not None:
+        job_id = shard[0]
+        table.shards[job_id] = table.shards.get(job_id, JobCounters()) + counters_from_item(
+            dict(item)
+        )
+        return
     if pk.startswith("JOB#"):
-        job_id = pk[len("JOB#") :]
         if sk == JOB_SK:
-            table.jobs[job_id] = from_item(JobRecord, dict(item))
-        elif sk.startswith(SHARD_SK_PREFIX):
-            table.shards[job_id] = table.shards.get(job_id, JobCounters()) + counters_from_item(
-                dict(item)
-            )
+            table.jobs[pk[len("JOB#") :]] = from_item(JobRecord, dict(item))
         else:
             table.other[sk.split("#", 1)[0]] += 1
         return

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from prism.aws.schema import job_pk, source_pk
+from prism.aws.schema import job_pk, shard_key, source_pk
 from prism_cli.local.stack import LocalStack
 
 from .harness import VARIANT_NAMES, JobUpload, run_functions, send, upload_job
@@ -29,14 +29,15 @@ def table(stack: LocalStack) -> str:
     return stack.environment["PRISM_TABLE_NAME"]
 
 
-def shard_keys(stack: LocalStack, job_id: str) -> list[dict[str, Any]]:
-    items = stack.clients.dynamodb.query(
-        TableName=table(stack),
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :shard)",
-        ExpressionAttributeValues={":pk": {"S": job_pk(job_id)}, ":shard": {"S": "SHARD#"}},
-        ConsistentRead=True,
-    )["Items"]
-    return [{"pk": item["pk"], "sk": item["sk"]} for item in items]
+def shard_keys(stack: LocalStack, job_id: str, shards: int = 16) -> list[dict[str, Any]]:
+    """The keys of the job's shard items that exist."""
+    keys = [shard_key(job_id, shard) for shard in range(shards)]
+    return [
+        key
+        for key in keys
+        if "Item"
+        in stack.clients.dynamodb.get_item(TableName=table(stack), Key=key, ConsistentRead=True)
+    ]
 
 
 def bump_shard(stack: LocalStack, upload: JobUpload) -> None:

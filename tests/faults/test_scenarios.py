@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from prism.aws.schema import parse_shard_pk
 from prism_cli.local.lambda_emulator import SqsEventSourceEmulator, load_function_handler
 from prism_cli.local.stack import LocalStack
 from support.pipeline import drain
@@ -173,14 +174,15 @@ def test_a_poison_message_on_each_queue_ends_in_its_dlq(
     assert report.done == SOURCES * len(VARIANT_NAMES)
 
 
-def _job_progress_query(job_id: str) -> Callable[[Call], bool]:
+def _job_progress_read(job_id: str) -> Callable[[Call], bool]:
+    """The read of the job's counter shards (one BatchGetItem for up to 100 of them)."""
+
     def matches(call: Call) -> bool:
-        values = call.kwargs.get("ExpressionAttributeValues") or {}
-        return (
-            call.operation == "query"
-            and "IndexName" not in call.kwargs
-            and values.get(":pk") == {"S": f"JOB#{job_id}"}
-        )
+        if call.operation != "batch_get_item":
+            return False
+        requests = call.kwargs["RequestItems"].values()
+        keys = [key["pk"]["S"] for request in requests for key in request["Keys"]]
+        return job_id in {shard[0] for pk in keys if (shard := parse_shard_pk(pk))}
 
     return matches
 
@@ -209,9 +211,9 @@ def test_a_job_ends_when_its_last_completion_is_interrupted(
     job_id = f"last-{interruption}"
     upload = upload_job(fault_stack, job_id, 1, seed=SEED)
     throttled = ClientError(
-        {"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "Query"
+        {"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "BatchGetItem"
     )
-    matches = _job_progress_query(job_id) if timing is Timing.BEFORE else _source_completion
+    matches = _job_progress_read(job_id) if timing is Timing.BEFORE else _source_completion
     fail = FailOnce(matches, throttled, timing)
 
     with patched_session(fail):

@@ -324,7 +324,8 @@ class FakeTable:
         return self.jobs[job_id]
 
     async def finish_if_done(self, job_id: str) -> JobProgress | None:
-        if job_id not in self.jobs:
+        # None for an unknown job, and for one not sealed (it cannot end yet), as JobTable.
+        if job_id not in self.jobs or not self.jobs[job_id].sealed:
             return None
         progress = await self.progress(job_id)
         if progress.finished and progress.job.status != progress.final_status():

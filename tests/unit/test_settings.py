@@ -46,3 +46,17 @@ def test_the_source_memory_budget_follows_the_functions_memory() -> None:
     explicit = {**lambda_env, "PRISM_SOURCE_MEMORY_MB": "500"}
     assert Settings.from_env(explicit).source_memory_mb == 500
     assert Settings.from_env(BASE).source_concurrency == 2
+
+
+def test_records_are_kept_90_days_unless_told() -> None:
+    assert Settings.from_env(BASE).record_retention_days == 90
+    kept = {**BASE, "PRISM_RECORD_RETENTION_DAYS": "30"}
+    assert Settings.from_env(kept).record_retention_days == 30
+    forever = {**BASE, "PRISM_RECORD_RETENTION_DAYS": "0"}
+    assert Settings.from_env(forever).record_retention_days == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "ninety", "1.5"])
+def test_bad_retentions_are_rejected(value: str) -> None:
+    with pytest.raises(SettingsError, match="PRISM_RECORD_RETENTION_DAYS"):
+        Settings.from_env({**BASE, "PRISM_RECORD_RETENTION_DAYS": value})

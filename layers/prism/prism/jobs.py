@@ -2,9 +2,9 @@
 
 A job holds its status, kind, timestamps and, once the submitter knows it, the number of
 sources it expects (``sealed``). Its counters are split over shards (DynamoDB serves about
-1,000 writes a second per item): every outcome adds to the shard its source hashes to, in
-the same transaction that records the outcome, so the sums are exact. How they are stored
-is ``prism.aws.schema``'s.
+1,000 write units a second per partition, and each shard is a partition of its own): every
+outcome adds to the shard its source hashes to, in the same transaction that records the
+outcome, so the sums are exact. How they are stored is ``prism.aws.schema``'s.
 """
 
 from __future__ import annotations

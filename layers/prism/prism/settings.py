@@ -51,6 +51,11 @@ class Settings:
     uploads_max_receive_count: int = 5
     # A worker starts no new source with less time than this left before its timeout.
     time_reserve_seconds: int = 30
+    # Days a finished record (a variant's outcome, a past run) and an ended job are kept
+    # before DynamoDB's TTL removes them (their ``expires_at``); 0 keeps them for ever.
+    # Keep it above the queues' message retention (14 days), which bounds how late a
+    # redriven message can arrive: its record must still be there to find it a duplicate.
+    record_retention_days: int = 90
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +98,7 @@ class Settings:
             variants_max_receive_count=whole_number("PRISM_VARIANTS_MAX_RECEIVE_COUNT", 5),
             uploads_max_receive_count=whole_number("PRISM_UPLOADS_MAX_RECEIVE_COUNT", 5),
             time_reserve_seconds=whole_number("PRISM_TIME_RESERVE_SECONDS", 30, minimum=0),
+            record_retention_days=whole_number("PRISM_RECORD_RETENTION_DAYS", 90, minimum=0),
         )
 
 

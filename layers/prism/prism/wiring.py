@@ -29,8 +29,12 @@ async def fan_out_batch(
     clients = await loop_clients()
     fan_out = FanOut(
         ObjectStore(clients.s3),
-        ProcessingTable(clients.dynamodb, settings.table_name),
-        JobTable(clients.dynamodb, settings.table_name),
+        ProcessingTable(
+            clients.dynamodb, settings.table_name, retention_days=settings.record_retention_days
+        ),
+        JobTable(
+            clients.dynamodb, settings.table_name, retention_days=settings.record_retention_days
+        ),
         VariantQueue(clients.sqs, settings.variants_queue_url),
         settings,
         config,
@@ -46,8 +50,12 @@ async def render_batch(
     clients = await loop_clients()
     worker = Worker(
         ObjectStore(clients.s3),
-        ProcessingTable(clients.dynamodb, settings.table_name),
-        JobTable(clients.dynamodb, settings.table_name),
+        ProcessingTable(
+            clients.dynamodb, settings.table_name, retention_days=settings.record_retention_days
+        ),
+        JobTable(
+            clients.dynamodb, settings.table_name, retention_days=settings.record_retention_days
+        ),
         settings,
         remaining_ms,
     )

@@ -89,7 +89,10 @@ def on_table(target: StackTarget, flow: Callable[[Clients, JobTable], Awaitable[
 
     async def opened() -> T:
         async with open_clients() as clients:
-            return await flow(clients, JobTable(clients.dynamodb, target.table_name))
+            table = JobTable(
+                clients.dynamodb, target.table_name, retention_days=target.record_retention_days
+            )
+            return await flow(clients, table)
 
     return on_stack(target, opened)
 

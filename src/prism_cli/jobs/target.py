@@ -1,8 +1,9 @@
 """Which stack a job command talks to: the local one of ``prism stack up``, or a deployed one.
 
-Both are described the same way, by the stack's Outputs (and its UploadPrefix and
-JobCounterShards parameters): a deployed stack's from CloudFormation, the local stack's
-resolved from ``template.yaml`` and written to a connection file by ``prism stack up``.
+Both are described the same way, by the stack's Outputs (and its UploadPrefix,
+JobCounterShards and RecordRetentionDays parameters): a deployed stack's from
+CloudFormation, the local stack's resolved from ``template.yaml`` and written to a
+connection file by ``prism stack up``.
 
 Precedence: ``--stack NAME`` > ``--local`` > ``$PRISM_STACK`` > a connection file in the
 current folder or one above it > an error. A local target also sets ``AWS_ENDPOINT_URL``
@@ -26,6 +27,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from prism.jobs import JobRecord
+from prism.settings import Settings
 from prism_cli.aws_env import applied_environment, endpoint_environment
 from prism_cli.connection import CONNECTION_FILE, CONNECTION_VERSION, process_alive
 from prism_cli.errors import UserError
@@ -35,6 +37,7 @@ STACK_VARIABLE = "PRISM_STACK"
 # Parameters of template.yaml the CLI reads (the Outputs it needs are StackTarget's _Outputs).
 UPLOAD_PREFIX = "UploadPrefix"
 JOB_COUNTER_SHARDS = "JobCounterShards"
+RECORD_RETENTION_DAYS = "RecordRetentionDays"
 
 NO_STACK = "no stack: run `prism stack up` (in this folder) or pass --stack NAME"
 
@@ -94,6 +97,16 @@ class StackTarget:
             return max(1, int(raw)) if raw else JobRecord.shards
         except ValueError:
             return JobRecord.shards
+
+    @property
+    def record_retention_days(self) -> int:
+        """How long a job the CLI ends (a job's last reader may set its final status) is
+        kept: the stack's, as the functions keep theirs; 0 keeps it."""
+        raw = self.outputs.get(RECORD_RETENTION_DAYS, self.parameters.get(RECORD_RETENTION_DAYS))
+        try:
+            return max(0, int(raw)) if raw else Settings.record_retention_days
+        except ValueError:
+            return Settings.record_retention_days
 
     @contextmanager
     def applied(self) -> Iterator[None]:

@@ -216,7 +216,11 @@ class _Run:
         settled = idle_for(_IDLE_POLLS, emulators, self.stack.clients.sqs)
 
         async with self.interrupts, open_clients() as clients:
-            table = JobTable(clients.dynamodb, self.settings.table_name)
+            table = JobTable(
+                clients.dynamodb,
+                self.settings.table_name,
+                retention_days=self.settings.record_retention_days,
+            )
             job_id = new_job_id()
             description = "prism run " + " ".join(sorted({f.label for f in self.files}))
             shards = self.settings.job_counter_shards

@@ -1,9 +1,12 @@
 """Job items in the processing table (the ``Jobs`` port): create, seal, cancel, read
-progress, finish, and read a job's log through the ``by-job`` index."""
+progress (the job item and its counter shards, each a partition of its own), finish, and
+read a job's log through the ``by-job`` index."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -11,14 +14,33 @@ from botocore.exceptions import ClientError
 from prism.aws import schema
 from prism.aws.errors import CONDITION_FAILED, error_code
 from prism.aws.schema import to_attributes
-from prism.jobs import JobCounters, JobKind, JobNotFound, JobProgress, JobRecord, JobStatus
+from prism.jobs import (
+    ACTIVE_STATUSES,
+    JobCounters,
+    JobKind,
+    JobNotFound,
+    JobProgress,
+    JobRecord,
+    JobStatus,
+)
 from prism.records import SourceRecord, VariantRecord, utc_now
+
+# Tries of one BatchGetItem while DynamoDB leaves keys unprocessed.
+BATCH_GET_ATTEMPTS = 6
+
+
+class UnprocessedKeys(Exception):
+    """DynamoDB left some of a job's shards unread, try after try (sustained throttling)."""
 
 
 class JobTable:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    """``retention_days``: how long an ended job (its item and shards) is kept before
+    DynamoDB's TTL removes it; 0 keeps it."""
+
+    def __init__(self, dynamodb: Any, table_name: str, *, retention_days: int = 0) -> None:
         self._db = dynamodb
         self._table = table_name
+        self._retention_days = retention_days
 
     async def create(self, job: JobRecord) -> bool:
         """Create a job; False if a job with that id exists already."""
@@ -48,13 +70,17 @@ class JobTable:
         )
 
     async def get(self, job_id: str) -> JobRecord | None:
+        item = await self._job_item(job_id)
+        return schema.from_item(JobRecord, item) if item else None
+
+    async def _job_item(self, job_id: str) -> dict[str, Any] | None:
         response = await self._db.get_item(
             TableName=self._table,
             Key=schema.job_key(job_id),
             ConsistentRead=True,
         )
-        item = response.get("Item")
-        return schema.from_item(JobRecord, item) if item else None
+        item: dict[str, Any] | None = response.get("Item")
+        return item
 
     async def require(self, job_id: str) -> JobRecord:
         job = await self.get(job_id)
@@ -63,31 +89,36 @@ class JobTable:
         return job
 
     async def progress(self, job_id: str) -> JobProgress:
-        """The job with its counters summed over all shards (one query)."""
+        """The job with its counters summed over all shards: one consistent GetItem of the
+        job, then one consistent BatchGetItem per 100 shards."""
+        job = await self.require(job_id)
+        return JobProgress(job=job, counters=_summed(await self._shard_items(job)))
+
+    async def _shard_items(self, job: JobRecord) -> list[dict[str, Any]]:
+        """The job's shard items that exist (a shard no source hashed to has none)."""
+        keys = [schema.shard_key(job.job_id, shard) for shard in range(job.shards)]
+        batches = [
+            keys[start : start + schema.BATCH_GET_KEYS]
+            for start in range(0, len(keys), schema.BATCH_GET_KEYS)
+        ]
+        found = await asyncio.gather(*(self._batch_get(batch) for batch in batches))
+        return [item for items in found for item in items]
+
+    async def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Up to 100 items by key, strongly consistent; the keys DynamoDB leaves unprocessed
+        (throttling, or 16 MB in one response) are asked for again, with backoff."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": schema.job_pk(job_id)}),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = await self._db.query(**kwargs)
-            items.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        job: JobRecord | None = None
-        counters = JobCounters()
-        for item in items:
-            sort_key = item["sk"]["S"]
-            if sort_key == schema.JOB_SK:
-                job = schema.from_item(JobRecord, item)
-            elif sort_key.startswith(schema.SHARD_SK_PREFIX):
-                counters = counters + schema.counters_from_item(item)
-        if job is None:
-            raise JobNotFound(job_id)
-        return JobProgress(job=job, counters=counters)
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+            response = await self._db.batch_get_item(
+                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+            )
+            items.extend(response.get("Responses", {}).get(self._table, []))
+            keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+            if not keys:
+                return items
+        raise UnprocessedKeys(f"{len(keys)} counter shards unread after {BATCH_GET_ATTEMPTS} tries")
 
     async def seal(self, job_id: str, expected_sources: int) -> None:
         """Record how many sources the job has; from then on it can finish."""
@@ -123,37 +154,82 @@ class JobTable:
 
     async def finish_if_done(self, job_id: str) -> JobProgress | None:
         """Set the job's final status once every expected source is accounted for (or
-        correct it, when counts changed after it finished).
+        correct it, when counts changed after it finished); the progress read.
 
-        None when there is no such job (outcomes still count in the shards)."""
-        try:
-            progress = await self.progress(job_id)
-        except JobNotFound:
+        None when there is no such job (outcomes still count in the shards) or it is not
+        sealed: it cannot end yet, and its shards are not read (the day's uploads job is
+        never sealed, and every source it settles asks).
+
+        An ended job's ``expires_at`` is set with its final status, and then on each of its
+        shard items that lacks that value (so a shard a late outcome created, or one the
+        writer of the final status died before reaching, gets it on the next call)."""
+        item = await self._job_item(job_id)
+        if item is None:
             return None
+        job = schema.from_item(JobRecord, item)
+        if not job.sealed:
+            return None
+        shard_items = await self._shard_items(job)
+        progress = JobProgress(job=job, counters=_summed(shard_items))
         # A finished job is settled again when a redriven variant changed its outcome.
-        if not progress.finished or progress.job.status == progress.final_status():
+        if not progress.finished or job.status == progress.final_status():
+            if job.status not in ACTIVE_STATUSES:
+                ended = schema.from_attributes(item).get(schema.EXPIRES_AT)
+                await self._expire_shards(shard_items, int(ended) if ended else None)
             return progress
+        now = utc_now()
+        expires_at = schema.expiry(now, self._retention_days)
+        values: dict[str, Any] = {
+            ":final": progress.final_status().value,
+            ":now": now,
+            ":seen": job.status,
+        }
+        if expires_at is not None:
+            values[":expires"] = expires_at
         try:
             await self._db.update_item(
                 TableName=self._table,
                 Key=schema.job_key(job_id),
-                UpdateExpression="SET #status = :final, finished_at = :now",
+                UpdateExpression="SET #status = :final, finished_at = :now"
+                + (f", {schema.EXPIRES_AT} = :expires" if expires_at is not None else ""),
                 ConditionExpression="#status = :seen",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_attributes(
-                    {
-                        ":final": progress.final_status().value,
-                        ":now": utc_now(),
-                        ":seen": progress.job.status,
-                    }
-                ),
+                ExpressionAttributeValues=to_attributes(values),
             )
         except ClientError as exc:
             # Someone else finished it, or it was cancelled meanwhile: read again.
             if error_code(exc) != CONDITION_FAILED:
                 raise
             return await self.finish_if_done(job_id)
+        await self._expire_shards(shard_items, expires_at)
         return await self.progress(job_id)
+
+    async def _expire_shards(
+        self, shard_items: list[dict[str, Any]], expires_at: int | None
+    ) -> None:
+        """Give the shard items the job's ``expires_at``, where they have another (or none)."""
+        if expires_at is None:
+            return
+        stale = [
+            item
+            for item in shard_items
+            if schema.from_attributes(item).get(schema.EXPIRES_AT) != expires_at
+        ]
+        await asyncio.gather(*(self._expire_shard(item, expires_at) for item in stale))
+
+    async def _expire_shard(self, item: dict[str, Any], expires_at: int) -> None:
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression=f"SET {schema.EXPIRES_AT} = :expires",
+                # Never create a shard: one TTL deleted meanwhile stays deleted.
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_attributes({":expires": expires_at}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
 
     async def records(self, job: JobRecord) -> AsyncIterator[SourceRecord | VariantRecord]:
         """Every source and variant item of the job, through the by-job index."""
@@ -179,3 +255,10 @@ class JobTable:
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _summed(shard_items: Iterable[dict[str, Any]]) -> JobCounters:
+    counters = JobCounters()
+    for item in shard_items:
+        counters = counters + schema.counters_from_item(item)
+    return counters

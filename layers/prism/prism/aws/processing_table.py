@@ -11,6 +11,14 @@ uploaded again) finds a different run on the source and counts nothing.
 Each output key is claimed for the one source that claims it first (a conditional put), so
 of two sources that map to one output key (``cat.jpg`` and ``cat.png`` under ``{stem}``)
 exactly one wins, and the other's variant is refused instead of silently overwriting.
+
+Finished records get ``expires_at``, ``retention_days`` after they finished, in the write
+that records them: a variant item with its outcome, a ``RUN#`` item (a past run) when it is
+written. The source item (``SOURCE``, the current run) and output claims never expire:
+the source item holds the key's ``generation``, the run order every output in S3 carries,
+and a key whose source item was gone would start again at generation 1, its new outputs
+refused as older than the ones there (``WriteResult.NEWER_EXISTS``). One source item per
+key is kept, as one claim per output key is.
 """
 
 from __future__ import annotations
@@ -49,9 +57,16 @@ class TransactionConflict(Exception):
 
 
 class ProcessingTable:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    """``retention_days``: how long a finished record is kept before DynamoDB's TTL removes
+    it; 0 keeps it."""
+
+    def __init__(self, dynamodb: Any, table_name: str, *, retention_days: int = 0) -> None:
         self._db = dynamodb
         self._table = table_name
+        self._retention_days = retention_days
+
+    def _expiry(self, finished_at: str | None) -> int | None:
+        return schema.expiry(finished_at, self._retention_days)
 
     async def register_source(
         self, record: SourceRecord, counters: JobCounters
@@ -104,7 +119,9 @@ class ProcessingTable:
                     )
                     shard = (current.job_id, current.shard)
                     shard_counters[shard] = shard_counters.get(shard, JobCounters()) + superseded
-                archive = schema.source_item(replace(past, archived=True))
+                archive = schema.source_item(
+                    replace(past, archived=True), self._expiry(past.finished_at)
+                )
                 items.append({"Put": {"TableName": self._table, "Item": archive}})
             items += [
                 self._shard_update(job_id, shard_number, shard_delta)
@@ -124,7 +141,9 @@ class ProcessingTable:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": schema.source_item(replace(record, archived=True)),
+                    "Item": schema.source_item(
+                        replace(record, archived=True), self._expiry(record.finished_at)
+                    ),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -230,7 +249,7 @@ class ProcessingTable:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": schema.variant_item(record),
+                    "Item": schema.variant_item(record, self._expiry(record.finished_at)),
                     "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
                     "ExpressionAttributeValues": run,
                 }
@@ -293,7 +312,7 @@ class ProcessingTable:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": schema.variant_item(record),
+                    "Item": schema.variant_item(record, self._expiry(record.finished_at)),
                     "ConditionExpression": "attribute_not_exists(pk) OR run_id <> :run",
                     "ExpressionAttributeValues": run,
                 }
@@ -323,7 +342,7 @@ class ProcessingTable:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": schema.variant_item(record),
+                    "Item": schema.variant_item(record, self._expiry(record.finished_at)),
                     "ConditionExpression": "run_id = :run AND reason = :exhausted",
                     "ExpressionAttributeValues": to_attributes(
                         {":run": record.run_id, ":exhausted": Reason.RETRIES_EXHAUSTED.value}

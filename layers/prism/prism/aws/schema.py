@@ -1,23 +1,36 @@
 """The processing table's layout: every key, index and item shape, in one place.
 
-One table holds five kinds of item:
+One table holds six kinds of item:
 - ``pk = SOURCE#<bucket>/<key>``, ``sk = SOURCE``: the source's current run, with its status
   and expected/done/failed/skipped counts;
 - ``pk = SOURCE#<bucket>/<key>``, ``sk = VARIANT#<name>``: one per variant with its outcome;
 - ``pk = SOURCE#<bucket>/<key>``, ``sk = RUN#<run id>``: a run that is no longer the
   source's current one, kept for its job's log;
-- ``pk = JOB#<id>``, ``sk = JOB``: a job's status and kind; ``sk = SHARD#<nnn>``: its
-  counters, split over a few items so that concurrent workers do not all write one item;
+- ``pk = JOB#<id>``, ``sk = JOB``: a job's status and kind;
+- ``pk = JOB#<id>#SHARD#<nnn>``, ``sk = SHARD``: one of a job's counter shards. Each shard
+  is a partition of its own, so concurrent workers neither write one item nor one
+  partition (DynamoDB serves about 1,000 WCU a second per partition, and an outcome's
+  transaction writes 2 WCU per item); a job's counters are read with one BatchGetItem
+  per 100 shards. (Shards were once ``SHARD#<nnn>`` items of the job's partition; those
+  are not read.)
 - ``pk = OUTPUT#<bucket>/<key>``, ``sk = CLAIM``: the source that owns an output key.
 
 A query on one source partition returns a source with its variants. Source, variant and
 run items carry ``job_shard = <job id>#<nnn>``, the partition key of the ``by-job`` index,
 so a job's log is read shard by shard and its writes are spread too.
+
+Finished items carry ``expires_at`` (epoch seconds, the table's TTL attribute): the
+retention after they finished. A variant item (an outcome, final once recorded), a
+``RUN#`` item, and a job item and its shards once the job has ended. What guards the
+outputs in S3 never expires: an output claim (it keeps two sources from ever writing one
+output key) and the source item (its ``generation`` is the run order the outputs carry;
+see ``prism.aws.processing_table``); nor does a job still running.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -30,9 +43,14 @@ SOURCE_SK = "SOURCE"
 VARIANT_SK_PREFIX = "VARIANT#"
 RUN_SK_PREFIX = "RUN#"
 JOB_SK = "JOB"
-SHARD_SK_PREFIX = "SHARD#"
+SHARD_SK = "SHARD"
+SHARD_PK_INFIX = "#SHARD#"
 CLAIM_SK = "CLAIM"
 JOB_INDEX = "by-job"
+# The table's TTL attribute (TimeToLiveSpecification in template.yaml).
+EXPIRES_AT = "expires_at"
+# Keys one BatchGetItem may ask for.
+BATCH_GET_KEYS = 100
 
 # The source item's counter of the variants that ended in each status.
 SOURCE_COUNTERS: dict[VariantStatus, str] = {
@@ -67,8 +85,16 @@ def variant_sk(name: str) -> str:
     return f"{VARIANT_SK_PREFIX}{name}"
 
 
-def shard_sk(shard: int) -> str:
-    return f"{SHARD_SK_PREFIX}{shard:03d}"
+def shard_pk(job_id: str, shard: int) -> str:
+    return f"{job_pk(job_id)}{SHARD_PK_INFIX}{shard:03d}"
+
+
+def parse_shard_pk(pk: str) -> tuple[str, int] | None:
+    """The job id and shard number of a shard item's partition key; None for another key."""
+    head, infix, number = pk.rpartition(SHARD_PK_INFIX)
+    if not infix or not head.startswith("JOB#") or not number.isdigit():
+        return None
+    return head[len("JOB#") :], int(number)
 
 
 def job_shard_key(job_id: str, shard: int) -> str:
@@ -89,7 +115,7 @@ def job_key(job_id: str) -> dict[str, Any]:
 
 
 def shard_key(job_id: str, shard: int) -> dict[str, Any]:
-    return to_attributes({"pk": job_pk(job_id), "sk": shard_sk(shard)})
+    return to_attributes({"pk": shard_pk(job_id, shard), "sk": SHARD_SK})
 
 
 def claim_key(bucket: str, key: str) -> dict[str, Any]:
@@ -115,18 +141,34 @@ def _plain_number(value: Any) -> Any:
     return value
 
 
+def expiry(finished_at: str | None, retention_days: int) -> int | None:
+    """``expires_at`` of an item finished at ``finished_at`` (ISO 8601; now if None): epoch
+    seconds ``retention_days`` later, or None (no expiry) when ``retention_days`` is 0."""
+    if retention_days <= 0:
+        return None
+    finished = datetime.fromisoformat(finished_at) if finished_at else datetime.now(UTC)
+    if finished.tzinfo is None:
+        finished = finished.replace(tzinfo=UTC)
+    return int(finished.timestamp()) + retention_days * 86_400
+
+
 # --- items -------------------------------------------------------------------------------
-def source_item(record: SourceRecord) -> dict[str, Any]:
+def source_item(record: SourceRecord, expires_at: int | None = None) -> dict[str, Any]:
     """The source's current-run item, or its ``RUN#`` item when ``record.archived``."""
     sort_key = run_sk(record.run_id) if record.archived else SOURCE_SK
     return _item(
-        source_pk(record.bucket, record.key), sort_key, record, record.job_id, record.shard
+        source_pk(record.bucket, record.key),
+        sort_key,
+        record,
+        record.job_id,
+        record.shard,
+        expires_at,
     )
 
 
-def variant_item(record: VariantRecord) -> dict[str, Any]:
+def variant_item(record: VariantRecord, expires_at: int | None = None) -> dict[str, Any]:
     pk = source_pk(record.bucket, record.key)
-    return _item(pk, variant_sk(record.variant), record, record.job_id, record.shard)
+    return _item(pk, variant_sk(record.variant), record, record.job_id, record.shard, expires_at)
 
 
 def job_item(job: JobRecord) -> dict[str, Any]:
@@ -134,15 +176,27 @@ def job_item(job: JobRecord) -> dict[str, Any]:
 
 
 def _item(
-    pk: str, sk: str, record: SourceRecord | VariantRecord, job_id: str, shard: int
+    pk: str,
+    sk: str,
+    record: SourceRecord | VariantRecord,
+    job_id: str,
+    shard: int,
+    expires_at: int | None,
 ) -> dict[str, Any]:
     return to_attributes(
-        {"pk": pk, "sk": sk, "job_shard": job_shard_key(job_id, shard), **asdict(record)}
+        {
+            "pk": pk,
+            "sk": sk,
+            "job_shard": job_shard_key(job_id, shard),
+            **asdict(record),
+            EXPIRES_AT: expires_at,
+        }
     )
 
 
 def from_item(cls: type[_Record], item: dict[str, Any]) -> _Record:
-    """A record from its item; attributes the record does not know (keys) are left out."""
+    """A record from its item; attributes the record does not know (keys, ``expires_at``)
+    are left out."""
     values = from_attributes(item)
     return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
