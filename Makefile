@@ -22,6 +22,10 @@ BIN := $(VENV)/bin
 # The SAM CLI pins a boto3 that aioboto3 does not allow, so it gets a venv of its own.
 SAM_VENV := .sam-venv
 SAM_BIN := $(SAM_VENV)/bin
+# checkov pins its own boto3 and much else: a venv of its own too.
+CHECKOV_VENV := .checkov-venv
+CHECKOV_BIN := $(CHECKOV_VENV)/bin
+TRANSFORMED := build/template.transformed.json
 TEMPLATE := template.yaml
 DEMO_OUTPUT ?= demo-output
 DEMO_ARGS ?=
@@ -45,7 +49,7 @@ define check_python
 		exit 1; }
 endef
 
-.PHONY: bench help venv sam-venv demo test lint ruff mypy imports template-check pytest sam-build sam-build-python \
+.PHONY: bench help venv sam-venv checkov-venv demo test lint ruff mypy imports template-check pytest sam-build sam-build-python \
 	clean distclean
 
 help:
@@ -64,6 +68,15 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 sam-venv: $(SAM_VENV)/.installed
+
+checkov-venv: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(check_python)
+	@[ -x $(CHECKOV_BIN)/python ] || { echo "+ $(PYTHON) -m venv $(CHECKOV_VENV)"; "$(PYTHON)" -m venv $(CHECKOV_VENV); }
+	$(CHECKOV_BIN)/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_BIN)/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(check_python)
@@ -108,10 +121,14 @@ mypy: venv
 imports: venv
 	$(BIN)/lint-imports --no-cache
 
-template-check: venv sam-venv
+# checkov runs on the SAM-transformed template; every check it skips is skipped in the
+# template's Metadata with a one-line reason, so any new finding fails here.
+template-check: venv sam-venv checkov-venv
 	$(BIN)/cfn-lint $(TEMPLATE)
 	$(SAM_ENV) $(SAM_BIN)/sam validate --lint --template-file $(TEMPLATE)
-	$(SAM_ENV) $(SAM_BIN)/python scripts/check_template.py $(TEMPLATE)
+	$(SAM_ENV) $(SAM_BIN)/python scripts/check_template.py $(TEMPLATE) --write $(TRANSFORMED)
+	$(CHECKOV_BIN)/checkov --file $(TRANSFORMED) --framework cloudformation --skip-download \
+		--compact --quiet
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 pytest: venv
@@ -137,4 +154,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 distclean: clean
-	rm -rf $(VENV) $(SAM_VENV)
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV)

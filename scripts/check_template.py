@@ -9,7 +9,10 @@ the resulting plain CloudFormation, where those cycles and other errors become v
 It runs with the SAM CLI's tool venv (``.sam-venv``), which has both samtranslator and
 cfn-lint; needs no AWS credentials or network. Exit status: 0 clean, 1 errors, 2 bad usage.
 
-    .sam-venv/bin/python scripts/check_template.py [template.yaml]
+    .sam-venv/bin/python scripts/check_template.py [template.yaml] [--write TRANSFORMED.json]
+
+``--write`` also saves the transformed template (for checkov, which ``make template-check``
+runs on it).
 """
 
 from __future__ import annotations
@@ -66,8 +69,17 @@ def sam_transform(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    argv = list(argv)
+    write: Path | None = None
+    if "--write" in argv:
+        at = argv.index("--write")
+        if at + 1 >= len(argv):
+            print("usage: check_template.py [template.yaml] [--write FILE]", file=sys.stderr)
+            return 2
+        write = Path(argv[at + 1])
+        del argv[at : at + 2]
     if len(argv) > 1:
-        print("usage: check_template.py [template.yaml]", file=sys.stderr)
+        print("usage: check_template.py [template.yaml] [--write FILE]", file=sys.stderr)
         return 2
     path = Path(argv[0] if argv else "template.yaml")
     if not path.is_file():
@@ -83,6 +95,9 @@ def main(argv: list[str]) -> int:
             print(f"  - {cause.message}", file=sys.stderr)
         return 1
 
+    if write is not None:
+        write.parent.mkdir(parents=True, exist_ok=True)
+        write.write_text(json.dumps(transformed, indent=2))
     matches = lint(json.dumps(transformed), config=ManualArgs(regions=["us-east-1"]))
     errors = [m for m in matches if m.rule.severity == "error"]
     for match in matches:

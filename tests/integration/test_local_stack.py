@@ -148,10 +148,52 @@ def test_intrinsics_sub_forms_and_unsupported_ones(tmp_path: Path) -> None:
 
     path.write_text(
         "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n"
+        "    Properties: {Type: String, Value: !Select [0, [a, b]]}\n"
+    )
+    with pytest.raises(TemplateError, match="Fn::Select"):
+        load_template(path)
+    path.write_text(
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n"
         "    Properties: {Type: String, Value: !If [C, a, b]}\n"
     )
-    with pytest.raises(TemplateError, match="Fn::If"):
+    with pytest.raises(TemplateError, match="unknown condition 'C'"):
         load_template(path)
+
+
+def test_conditions_decide_resources_and_values(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            Parameters:
+              Email: {Type: String, Default: ""}
+              Logs: {Type: String, Default: "false"}
+            Conditions:
+              HasEmail: !Not [!Equals [!Ref Email, ""]]
+              LogsOn: !Equals [!Ref Logs, "true"]
+              Either: !Or [{Condition: HasEmail}, {Condition: LogsOn}]
+            Resources:
+              Logged:
+                Type: AWS::SSM::Parameter
+                Condition: LogsOn
+                Properties: {Type: String, Value: x}
+              Always:
+                Type: AWS::SSM::Parameter
+                Properties:
+                  Type: String
+                  Value: !If [Either, "yes", "no"]
+                  Description: !If [HasEmail, !Ref Email, !Ref AWS::NoValue]
+            """
+        )
+    )
+    off = load_template(path)
+    assert set(off.ssm_parameters) == {"Always"}
+    assert off.ssm_parameters["Always"].value == "no"
+    assert off.ssm_parameters["Always"].description is None  # left out, as AWS::NoValue is
+    on = load_template(path, StackContext(parameters={"Logs": "true", "Email": "a@b.c"}))
+    assert set(on.ssm_parameters) == {"Always", "Logged"}
+    assert on.ssm_parameters["Always"].value == "yes"
+    assert on.ssm_parameters["Always"].description == "a@b.c"
 
 
 def test_functions_disagreeing_on_a_variable_are_reported(tmp_path: Path) -> None:

@@ -239,7 +239,8 @@ def test_uploads_notify_the_uploads_queue(template: dict[str, Any]) -> None:
     policy = template["Resources"][policy_id]
     assert policy["Type"] == "AWS::SQS::QueuePolicy"
     assert {"Ref": "UploadsQueue"} in policy["Properties"]["Queues"]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in statements if s["Effect"] == "Allow"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     source_arn = statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
@@ -256,13 +257,18 @@ def test_nothing_refs_the_input_bucket(template: dict[str, Any]) -> None:
     assert "InputBucket" not in references(template["Globals"])
     assert global_env(template)["PRISM_INPUT_BUCKET"] == input_name
     assert global_env(template)["PRISM_OUTPUT_BUCKET"] == bucket_name(template, "OutputBucket")
-    read_buckets = [
-        policy["S3ReadPolicy"]["BucketName"]
-        for function in functions(template).values()
-        for policy in function["Properties"].get("Policies", [])
-        if isinstance(policy, dict) and "S3ReadPolicy" in policy
+    # Roles too: they name the bucket by the same !Sub string.
+    for role_id in ("FanoutRole", "WorkerRole"):
+        assert "InputBucket" not in references(template["Resources"][role_id]), role_id
+    worker_reads = [
+        statement["Resource"]["Fn::Sub"]
+        for policy in template["Resources"]["WorkerRole"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "s3:GetObject" in statement["Action"] and isinstance(statement["Resource"], dict)
     ]
-    assert input_name in read_buckets, "the worker must be allowed to read the uploads"
+    assert any(arn.endswith(input_name["Fn::Sub"] + "/*") for arn in worker_reads), (
+        "the worker must be allowed to read the uploads"
+    )
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -279,3 +285,77 @@ def test_every_prism_variable_is_read_by_settings(template: dict[str, Any]) -> N
     values = {str(value) for value in dataclasses.asdict(settings).values()}
     unread = [name for name, value in environ.items() if value not in values]
     assert not unread, f"template sets variables that Settings ignores: {unread}"
+
+
+# --- least privilege and operations --------------------------------------------------------
+def test_each_function_has_a_role_of_its_own_and_no_sam_policies(
+    template: dict[str, Any],
+) -> None:
+    # With Policies (or no Role) SAM generates a role and adds its managed SQS poller
+    # policy, which may receive from and delete on every queue of the account.
+    roles = set()
+    for function_id, function in functions(template).items():
+        properties = function["Properties"]
+        assert "Policies" not in properties, function_id
+        role = getatt_target(properties["Role"])
+        assert template["Resources"][role]["Type"] == "AWS::IAM::Role"
+        assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"], role
+        roles.add(role)
+    assert len(roles) == len(functions(template)), "one role per function"
+
+
+def test_buckets_queues_and_the_alarm_topic_refuse_plain_http(template: dict[str, Any]) -> None:
+    def tls_only(statement: dict[str, Any]) -> bool:
+        return bool(
+            statement["Effect"] == "Deny"
+            and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        )
+
+    guarded = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::S3::BucketPolicy":
+            if any(tls_only(s) for s in resource["Properties"]["PolicyDocument"]["Statement"]):
+                guarded.add(resource["Properties"]["Bucket"]["Ref"])
+        elif resource["Type"] in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+            key = "Queues" if resource["Type"] == "AWS::SQS::QueuePolicy" else "Topics"
+            if any(tls_only(s) for s in resource["Properties"]["PolicyDocument"]["Statement"]):
+                guarded |= {target["Ref"] for target in resource["Properties"][key]}
+    kinds = ("AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SNS::Topic")
+    wanted = {rid for rid, r in template["Resources"].items() if r["Type"] in kinds}
+    assert wanted - guarded == set()
+
+
+def test_every_alarm_notifies_the_alarm_topic(template: dict[str, Any]) -> None:
+    alarms = {
+        rid: r for rid, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    # DLQ depth, errors, throttles, duration and queue age per function/queue, table throttles.
+    assert len(alarms) >= 11
+    for alarm_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm_id
+        assert alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopic"}], alarm_id
+
+
+def test_logs_and_records_expire_and_the_log_is_kept(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for function in functions(template).values():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    table = resources["ProcessingTable"]
+    assert table["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    for dlq in ("UploadsDeadLetterQueue", "VariantsDeadLetterQueue"):
+        assert resources[dlq]["DeletionPolicy"] == "Retain"
+    for bucket in ("InputBucket", "OutputBucket"):
+        rules = resources[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+        assert any("AbortIncompleteMultipartUpload" in rule for rule in rules), bucket
+
+
+def test_every_checkov_skip_says_why(template: dict[str, Any]) -> None:
+    for resource_id, resource in template["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip["id"].startswith("CKV_"), resource_id
+            assert len(skip.get("comment", "")) > 20, f"{resource_id}: {skip['id']} has no reason"

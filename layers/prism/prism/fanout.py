@@ -18,7 +18,7 @@ from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
 from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, bare_etag, key_too_long
 from prism.last_chance import once, persistently
 from prism.messages import JOB_METADATA_KEY, VariantTask
-from prism.observability import logger, metrics
+from prism.observability import count_failure, logger, metrics
 from prism.outcomes import Outcomes, rejection_record
 from prism.ports import Jobs, ObjectHead, Objects, ProcessingLog, Registration, TaskQueue
 from prism.records import SourceRecord, SourceStatus, unrendered_status, utc_now
@@ -289,6 +289,7 @@ class FanOut:
                 error=error.detail,
             )
             metrics.add_metric(name="VariantsFailed", unit=MetricUnit.Count, value=1)
+            count_failure(error.reason.value)
             await self._log.record_variant(rejection_record(task, error))
         await self._outcomes.settle(tasks[0])
 

@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from prism.errors import PermanentError
 from prism.last_chance import persistently
 from prism.messages import VariantTask
-from prism.observability import logger, metrics
+from prism.observability import count_failure, logger, metrics
 from prism.ports import Jobs, Objects, ProcessingLog, RecordResult
 from prism.records import SourceRecord, VariantRecord, VariantStatus, utc_now
 
@@ -129,6 +129,7 @@ class Outcomes:
             unit=MetricUnit.Count,
             value=1,
         )
+        count_failure(error.reason.value)
 
     async def give_up(self, task: VariantTask, exhausted: PermanentError) -> None:
         """The task's last allowed delivery failed: record it ``retries_exhausted`` so that its

@@ -33,7 +33,7 @@ from prism.imaging import (
 from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
 from prism.messages import SourceRef, VariantTask
-from prism.observability import logger, metrics
+from prism.observability import count_failure, logger, metrics, record_render_time
 from prism.outcomes import Outcomes, rejection_record, variant_record
 from prism.ports import Jobs, Objects, ProcessingLog, RecordResult, WriteResult
 from prism.records import SourceRecord, VariantRecord, VariantStatus
@@ -278,6 +278,7 @@ class Worker:
                 "Could not record an exhausted variant", source=delivery.task.source.id
             )
         metrics.add_metric(name="VariantsExhausted", unit=MetricUnit.Count, value=1)
+        count_failure(exhausted.reason.value)
 
     async def _fetch_source(
         self, source: SourceRef, limits: Limits, variants: Sequence[Variant]
@@ -377,6 +378,7 @@ class Worker:
                 unit=MetricUnit.Milliseconds,
                 value=attempt.record.duration_ms or 0,
             )
+            record_render_time(task.variant.name, attempt.record.duration_ms or 0)
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
         """The watermark's logo, fetched and decoded once per batch."""

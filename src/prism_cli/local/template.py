@@ -32,6 +32,7 @@ _LAMBDA_DEFAULT_TIMEOUT = 3
 _LAMBDA_DEFAULT_MEMORY = 128
 
 _T = TypeVar("_T")
+_CONDITION_FUNCTIONS = frozenset({"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or"})
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -152,6 +153,7 @@ class FunctionSpec(ResourceSpec):
     memory_size: int
     environment: Mapping[str, str]
     sqs_events: tuple[SqsEventSource, ...] = ()
+    role: str | None = None  # the logical id of its AWS::IAM::Role, if the template has one
 
     @property
     def handler_module(self) -> str:
@@ -168,6 +170,13 @@ class FunctionSpec(ResourceSpec):
 
 
 @dataclass(frozen=True)
+class RoleSpec(ResourceSpec):
+    # Every statement of the role's inline policies, resolved; and its managed policies.
+    statements: tuple[Mapping[str, Any], ...] = ()
+    managed_policy_arns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StackTemplate:
     path: Path
     context: StackContext
@@ -179,6 +188,7 @@ class StackTemplate:
     functions: Mapping[str, FunctionSpec]
     # The stack's Outputs, resolved: what ``aws cloudformation describe-stacks`` would list.
     outputs: Mapping[str, str] = field(default_factory=dict)
+    roles: Mapping[str, RoleSpec] = field(default_factory=dict)
 
     def queue(self, logical_id: str) -> QueueSpec:
         return _lookup(self.queues, logical_id, "queue")
@@ -290,6 +300,8 @@ class _Builder:
         self.globals: dict[str, Any] = document.get("Globals", {}).get("Function", {})
         self.parameters = self._parameters(document.get("Parameters", {}))
         self.outputs_section: dict[str, Any] = document.get("Outputs", {})
+        self.conditions_section: dict[str, Any] = document.get("Conditions", {})
+        self._conditions: dict[str, bool] = {}
 
     def _parameters(self, declared: dict[str, Any]) -> dict[str, Any]:
         unknown = set(self.context.parameters) - set(declared)
@@ -323,9 +335,47 @@ class _Builder:
             if name == "Fn::Join":
                 separator, items = argument
                 return separator.join(_as_str(item) for item in self.resolve(items))
-            if name.startswith("Fn::") or name == "Condition":
+            if name == "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(condition) else when_false)
+            if name in _CONDITION_FUNCTIONS or name == "Condition":
+                return self._evaluate(value)
+            if name.startswith("Fn::"):
                 raise TemplateError(f"{self.path.name}: intrinsic {name} is not supported locally")
-        return {key: self.resolve(item) for key, item in value.items()}
+        # A property set to AWS::NoValue (directly or through Fn::If) is left out.
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not None}
+
+    # --- conditions -------------------------------------------------------------------------
+    def condition(self, name: str) -> bool:
+        """The value of the template's condition ``name``."""
+        if name not in self._conditions:
+            if name not in self.conditions_section:
+                raise TemplateError(f"{self.path.name}: unknown condition {name!r}")
+            self._conditions[name] = bool(self._evaluate(self.conditions_section[name]))
+        return self._conditions[name]
+
+    def _evaluate(self, expression: Any) -> Any:
+        if not (isinstance(expression, dict) and len(expression) == 1):
+            return self.resolve(expression)
+        ((name, argument),) = expression.items()
+        if name == "Condition":
+            return self.condition(argument)
+        if name == "Fn::Equals":
+            left, right = (_as_str(self._evaluate(item)) for item in argument)
+            return left == right
+        if name == "Fn::Not":
+            return not self._evaluate(argument[0])
+        if name == "Fn::And":
+            return all(self._evaluate(item) for item in argument)
+        if name == "Fn::Or":
+            return any(self._evaluate(item) for item in argument)
+        return self.resolve(expression)
+
+    def _exists(self, logical_id: str) -> bool:
+        """Whether the resource is created: it has no Condition, or its condition holds."""
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.condition(condition)
 
     def ref(self, name: str) -> Any:
         pseudo = {
@@ -369,6 +419,11 @@ class _Builder:
                 "Value": self._property(logical_id, "Value"),
             },
             "AWS::Serverless::Function": {"Arn": self._arn("lambda", f"function:{name}")},
+            "AWS::IAM::Role": {
+                "Arn": f"arn:{self.context.partition}:iam::{self.context.account_id}:role/{name}"
+            },
+            "AWS::Logs::LogGroup": {"Arn": self._arn("logs", f"log-group:{name}:*")},
+            "AWS::SNS::Topic": {"TopicArn": self._arn("sns", name)},
             "AWS::Lambda::Function": {"Arn": self._arn("lambda", f"function:{name}")},
         }
         try:
@@ -422,6 +477,9 @@ class _Builder:
             "AWS::SSM::Parameter": "Name",
             "AWS::Serverless::Function": "FunctionName",
             "AWS::Lambda::Function": "FunctionName",
+            "AWS::IAM::Role": "RoleName",
+            "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::SNS::Topic": "TopicName",
         }.get(kind)
         name = self._property(logical_id, explicit) if explicit else None
         if name:
@@ -448,7 +506,12 @@ class _Builder:
         return {"logical_id": logical_id, "name": name, "arn": arn}
 
     def _of_type(self, *kinds: str) -> list[str]:
-        return [lid for lid, resource in self.resources.items() if resource.get("Type") in kinds]
+        """The resources of these types that the stack creates (their conditions hold)."""
+        return [
+            lid
+            for lid, resource in self.resources.items()
+            if resource.get("Type") in kinds and self._exists(lid)
+        ]
 
     def _queue_logical_id(self, raw: Any, where: str) -> str:
         """The logical id of a queue given as ``!GetAtt Q.Arn``, ``!Ref Q`` or an ARN/URL."""
@@ -487,8 +550,22 @@ class _Builder:
             outputs={
                 name: _as_str(self.resolve(output["Value"]))
                 for name, output in self.outputs_section.items()
-                if "Condition" not in output
+                if "Condition" not in output or self.condition(output["Condition"])
             },
+            roles={lid: self._role(lid) for lid in self._of_type("AWS::IAM::Role")},
+        )
+
+    def _role(self, logical_id: str) -> RoleSpec:
+        properties = self._resource(logical_id).get("Properties", {})
+        statements = [
+            statement
+            for policy in self.resolve(properties.get("Policies", []))
+            for statement in policy["PolicyDocument"]["Statement"]
+        ]
+        return RoleSpec(
+            **self._identity(logical_id),
+            statements=tuple(statements),
+            managed_policy_arns=tuple(self.resolve(properties.get("ManagedPolicyArns", []))),
         )
 
     def _queue(self, logical_id: str) -> QueueSpec:
@@ -599,6 +676,11 @@ class _Builder:
             raw = properties.get(name, self.globals.get(name, default))
             return self.resolve(raw)
 
+        role = properties.get("Role", self.globals.get("Role"))
+        role_id = None
+        if isinstance(role, dict) and "Fn::GetAtt" in role:
+            target = role["Fn::GetAtt"]
+            role_id = target.split(".", 1)[0] if isinstance(target, str) else target[0]
         code_uri = setting("CodeUri")
         if not isinstance(code_uri, str):
             raise TemplateError(f"{logical_id}.CodeUri must be a local folder to run locally")
@@ -651,4 +733,5 @@ class _Builder:
             ),
             environment=environment,
             sqs_events=tuple(events),
+            role=role_id,
         )

@@ -1,0 +1,36 @@
+"""The metrics with a dimension of their own that the dashboard breaks down by."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prism.observability import count_failure, record_render_time
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    document: dict[str, object] = json.loads(line)
+    return document
+
+
+def test_failures_are_counted_by_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    count_failure("corrupt_image")
+    document = emitted(capsys)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]  # type: ignore[index]
+    assert directive["Namespace"] == "Prism"
+    assert set(directive["Dimensions"][0]) == {"reason", "service"}
+    assert directive["Metrics"] == [{"Name": "FailuresByReason", "Unit": "Count"}]
+    assert (document["reason"], document["service"]) == ("corrupt_image", "prism")
+    assert document["FailuresByReason"] in (1, 1.0, [1.0])
+
+
+def test_render_time_is_recorded_by_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    record_render_time("thumbnail", 12.5)
+    document = emitted(capsys)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]  # type: ignore[index]
+    assert set(directive["Dimensions"][0]) == {"variant", "service"}
+    assert directive["Metrics"] == [{"Name": "RenderDurationByVariant", "Unit": "Milliseconds"}]
+    assert document["variant"] == "thumbnail"
+    assert document["RenderDurationByVariant"] in (12.5, [12.5])
