@@ -68,6 +68,17 @@ def sam_transform(template: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def generated_roles(template: dict[str, Any], transformed: dict[str, Any]) -> list[str]:
+    """IAM roles in the transformed template that the template does not declare: SAM makes
+    one (with its managed policies) for every function without a ``Role``."""
+    declared = set(template.get("Resources", {}))
+    return sorted(
+        logical_id
+        for logical_id, resource in transformed.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::IAM::Role" and logical_id not in declared
+    )
+
+
 def main(argv: list[str]) -> int:
     argv = list(argv)
     write: Path | None = None
@@ -95,6 +106,14 @@ def main(argv: list[str]) -> int:
             print(f"  - {cause.message}", file=sys.stderr)
         return 1
 
+    generated = generated_roles(template, transformed)
+    if generated:
+        print(
+            f"check_template: the SAM transform generated IAM roles {', '.join(generated)}: "
+            "give each function a Role of its own (least privilege, docs/operations.md)",
+            file=sys.stderr,
+        )
+        return 1
     if write is not None:
         write.parent.mkdir(parents=True, exist_ok=True)
         write.write_text(json.dumps(transformed, indent=2))

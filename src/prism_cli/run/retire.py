@@ -17,9 +17,10 @@ When a source may be released:
   reads its upload or its outputs: a redelivered variant task of a recorded outcome is
   acknowledged without fetching anything.
 
-A source is looked at (one query of its records) when its notification is deleted and
-each time one of its variant tasks is; a source whose last task went to a dead-letter
-queue is simply left for the end, as everything is when the run stops early.
+A source is looked at (one query of its records) once its notification and a task of
+each of the pipeline's variants have been deleted, whichever comes last; a source with
+fewer tasks (its fan-out rejected some or all of them) or whose last task went to a
+dead-letter queue is simply left for the end, as everything is when the run stops early.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class Retirement:
         self._lock = threading.Lock()
         self._versions: dict[str, str | None] = {}  # notification deleted: key -> version
         self._due: dict[str, None] = {}  # keys to look at, in order
+        self._variants = len(place.config.variants)
+        self._settled: dict[str, set[str]] = {}  # key -> variants whose task was deleted
         self._done: set[str] = set()
         self._stop = asyncio.Event()
         self.downloaded: dict[Download, str | None] = {}
@@ -96,21 +99,29 @@ class Retirement:
                     key = upload.source.key
                     if upload.source.bucket == bucket and key in self._keys:
                         self._versions[key] = upload.source.version_id
-                        if key not in self._done:
-                            self._due[key] = None
+                        self._mark_if_due(key)
 
     def tasks_settled(self, records: Sequence[dict[str, Any]]) -> None:
         bucket = self._place.input_bucket
         for record in records:
             try:
-                source = VariantTask.model_validate_json(record["body"]).source
+                task = VariantTask.model_validate_json(record["body"])
             except (KeyError, ValidationError):
                 continue
-            if source.bucket != bucket:
+            source, task_variant = task.source, task.variant.name
+            if source.bucket != bucket or source.key not in self._keys:
                 continue
             with self._lock:
-                if source.key in self._versions and source.key not in self._done:
-                    self._due[source.key] = None
+                self._settled.setdefault(source.key, set()).add(task_variant)
+                self._mark_if_due(source.key)
+
+    def _mark_if_due(self, key: str) -> None:
+        """(Under the lock.) Look at ``key`` next if everything of it may be finished."""
+        if key in self._done or key not in self._versions:
+            return
+        if len(self._settled.get(key, ())) >= self._variants:
+            self._due[key] = None
+            self._settled.pop(key, None)
 
     # --- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
