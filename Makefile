@@ -9,6 +9,7 @@
 #   make bench           speed ratios and peak memory against textbook Pillow and pyvips, requests
 #                        and cost per million uploads
 #                        (needs ../shared/corpus, or BENCH_CORPUS=DIR)
+#   make browser         install Debian's Chromium (apt-get, as root) for the report's browser test
 #   make clean           remove caches and build output (make distclean also removes the venvs)
 
 SHELL := bash
@@ -50,7 +51,7 @@ define check_python
 endef
 
 .PHONY: bench help venv sam-venv checkov-venv demo test lint ruff mypy imports template-check pytest sam-build sam-build-python \
-	clean distclean
+	browser clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -96,7 +97,7 @@ bench: venv
 	$(BIN)/python bench/cost.py --bench-json bench/results/run.json
 
 # Prerequisites run in this order; `make -k test` runs them all and reports every failure.
-test: lint template-check pytest
+test: lint template-check browser pytest
 
 # --- checks --------------------------------------------------------------------------------
 lint: ruff mypy imports
@@ -135,6 +136,17 @@ pytest: venv
 	@echo "+ $(BIN)/pytest"; rc=0; $(BIN)/pytest || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+# The browser of tests/integration/test_report_browser.py: Debian's Chromium, which Playwright
+# drives (Playwright's own browser download is not reachable from here). As root it is
+# installed with apt-get when missing; elsewhere, or if that fails, the test skips and says so.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "+ apt-get install -y chromium"; \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >/dev/null \
+			|| echo "WARNING: apt-get install chromium failed: the report's browser test will skip" >&2; \
+	else echo "WARNING: no chromium (apt-get install chromium as root): the report's browser test will skip" >&2; fi
 
 # --- build -----------------------------------------------------------------------------------
 sam-build: sam-venv

@@ -15,20 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import FrameType
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 
 def interactive() -> bool:
-    """Whether a question can be asked: both ends are a terminal."""
+    """Whether a question can be asked: both ends are a terminal.
+
+    The ends are the process's: stdin, and the stdout it was started with
+    (``sys.__stdout__``), whatever stands in for ``sys.stdout`` meanwhile (a local run sends
+    ``sys.stdout`` to its functions' log; rich's live display may wrap it), since the
+    question goes to the terminal the command draws on."""
+    return all(_is_terminal(stream) for stream in (sys.stdin, sys.__stdout__))
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
     try:
-        return sys.stdin.isatty() and sys.stdout.isatty()
-    except (AttributeError, ValueError):  # replaced or closed streams
+        return stream is not None and os.isatty(stream.fileno())
+    except (AttributeError, ValueError, OSError):  # replaced, closed or fileless streams
         return False
 
 
@@ -119,7 +129,7 @@ class Interrupts:
             return False
         return True
 
-    async def ask(self, question: str, stream: TextIO | None = None) -> bool:
+    async def ask(self, question: str, stream: IO[str] | None = None) -> bool:
         """Ask a yes/no question on the terminal (default no); Ctrl+C meanwhile aborts."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[str] = loop.create_future()

@@ -1,8 +1,10 @@
 """The ``prism`` command.
 
 - ``prism run`` / ``prism demo``: process folders on a local stack of their own;
-- ``prism stack up``: a long-running local stack the job commands use;
-- ``prism submit|status|cancel|log|backfill``: jobs on the local or a deployed stack;
+- ``prism stack up``: a long-running local stack the job commands use (``stack sam-env``
+  and ``event upload|variant``: files for ``sam local invoke`` against it);
+- ``prism submit|status|cancel|log|backfill|pull|jobs``: jobs on the local or a deployed
+  stack;
 - ``prism redrive``: dead-letter messages back to their queues;
 - ``prism config show|set``: the stack's pipeline config.
 

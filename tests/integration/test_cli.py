@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 
 from prism.config import default_config, parse_config
+from prism_cli.jobs.display import plural
 from prism_cli.jobs.inputs import folder_labels, scan_folders
 from prism_cli.jobs.processing_log import (
     FailedFile,
@@ -337,8 +338,9 @@ def test_run_logs_partial_files_user_paths_logos_and_download_failures(tmp_path:
     assert "prism-local" not in (out / "processing_log.json").read_text()
     summary = log["summary"]
     assert (summary["successful"], summary["partial"], summary["failed"]) == (1, 1, 1)
-    assert "files: 1 successful, 1 partial, 1 failed, 0 skipped;" in result.stdout
-    assert f"variants: {summary['variants_done']} written" in result.stdout
+    # Each number of the summary names its unit.
+    assert "1 file successful, 1 file partial, 1 file failed, 0 files skipped;" in result.stdout
+    assert f"{plural(summary['variants_done'], 'variants')} written to" in result.stdout
 
 
 @needs_handlers

@@ -1,4 +1,4 @@
-"""The job commands against the moto server: submit, status, cancel, log, backfill, the
+"""The job commands against the moto server: submit, status, cancel, log, pull, jobs, backfill, the
 choice of stack, and ``prism stack up`` as a long-running process.
 
 Most commands run in-process (``prism_cli.main.main``) against the ``local_stack`` fixture,
@@ -19,19 +19,21 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from prism.config import parse_config
-from prism.jobs import JobRecord
+from prism.aws import schema
+from prism.config import default_config, parse_config
+from prism.jobs import JobCounters, JobRecord
 from prism.messages import JOB_METADATA_KEY
 from prism_cli.connection import CONNECTION_FILE, write_connection_file
 from prism_cli.jobs.processing_log import ProcessingLog
 from prism_cli.local.lambda_emulator import SqsEventSourceEmulator, emulators_for, forget_warm_state
 from prism_cli.local.stack import LocalStack
 from prism_cli.main import main
+from prism_cli.report import REPORT_NAME
 from support.cli import PRISM, child_env, one_line_error, prism, start_prism, user_error
 from support.images import image_bytes, image_file
 from support.pipeline import create_job, job_progress, output_keys, output_objects, with_jobs
@@ -211,7 +213,7 @@ def test_log_export_and_import_round_trip(
     assert "sources: 1 successful, 0 partial, 1 failed, 0 skipped" in shown
     assert "variants: 2 done, 2 failed, 0 skipped" in shown and "broken.jpg" in shown
 
-    assert main(["log", "mixed", "--failed-only", "--json", "-"]) == 0
+    assert main(["log", "mixed", "--failed-only", "--json", "-"]) == 1  # it lists failures
     only_failed = json.loads(cli_out(capsys))
     assert only_failed["successful"] == [] and len(only_failed["failed"]) == 1
     assert {entry["status"] for entry in only_failed["variants"]} == {"failed"}
@@ -350,6 +352,34 @@ def test_backfill_dry_run_creates_nothing(
     one_line_error(capsys.readouterr().err, "s3://BUCKET/PREFIX")
 
 
+def test_backfill_missing_only_dry_run_names_each_objects_missing_variants(
+    local_stack: LocalStack, connected: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_library(local_stack)
+    bucket, output = local_stack.bucket_name("InputBucket"), local_stack.bucket_name("OutputBucket")
+    config = parse_config(TWO_VARIANTS)
+    upload_prefix = local_stack.template.parameters.get("UploadPrefix", "uploads/")
+    # a.jpg has both outputs, 2024/b.jpg only its thumbnail, c.jpg none.
+    for key, names in (
+        ("library/a.jpg", ("thumbnail", "web")),
+        ("library/2024/b.jpg", ("thumbnail",)),
+    ):
+        for variant in config.variants:
+            if variant.name in names:
+                output_key = config.output_key_for(key, variant, upload_prefix)
+                local_stack.clients.s3.put_object(Bucket=output, Key=output_key, Body=b"x")
+
+    code = main(["backfill", f"s3://{bucket}/library/", "--missing-only", "--dry-run"])
+
+    out = cli_out(capsys)
+    assert code == 0, out
+    assert "would enqueue 3 objects" in out
+    assert "2 objects miss outputs (3 variants); 1 have every output already" in out
+    assert f"s3://{bucket}/library/2024/b.jpg: missing web" in out
+    assert f"s3://{bucket}/library/c.jpg: missing thumbnail, web" in out
+    assert f"s3://{bucket}/library/a.jpg" not in out
+
+
 def test_backfill_refuses_the_output_bucket(
     local_stack: LocalStack, connected: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -408,6 +438,13 @@ def test_a_deployed_stack_is_found_by_name_and_wins_over_the_connection_file(
 
     assert main(["status", "deployed-job", "--stack", "prism-prod", "--json"]) == 0
     assert json.loads(cli_out(capsys))["job"] == "deployed-job"
+    # pull and jobs find it the same way.
+    pulled = tmp_path / "pulled"
+    assert main(["pull", "deployed-job", "--stack", "prism-prod", "--out", str(pulled)]) == 0
+    assert ProcessingLog.load(pulled / "processing_log.json").job == "deployed-job"
+    assert "Pulled 0 outputs of job deployed-job" in cli_out(capsys)
+    assert main(["jobs", "--stack", "prism-prod", "--json"]) == 0
+    assert [job["job"] for job in json.loads(cli_out(capsys))] == ["deployed-job"]
 
     monkeypatch.setenv("PRISM_STACK", "prism-prod")
     assert main(["cancel", "deployed-job"]) == 0
@@ -688,3 +725,145 @@ def test_stack_precedence_and_names(tmp_path: Path) -> None:
     for bad in ("", "-x", "a#b", "a/b", "é", "x" * 101):
         with pytest.raises(UserError):
             check_job_id(bad)
+
+
+# --- pull, jobs, log --json's config, config show/set errors ----------------------------------
+def test_pull_downloads_only_the_jobs_outputs_and_its_log(
+    functions: list[SqsEventSourceEmulator],
+    local_stack: LocalStack,
+    connected: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    image(connected / "photos" / "a.jpg")
+    image(connected / "photos" / "trip" / "b.jpg", (200, 400))
+    image(connected / "other" / "c.jpg")
+    assert main(["submit", str(connected / "other"), "--job", "other"]) == 0
+    capsys.readouterr()
+
+    assert main(["submit", str(connected / "photos"), "--job", "holiday"]) == 0
+
+    # submit says how to get the outputs back out of the local stack.
+    out = cli_out(capsys)
+    output_bucket = local_stack.bucket_name("OutputBucket")
+    assert "prism pull holiday --out DIR" in out
+    assert (
+        f"aws s3 cp --recursive s3://{output_bucket}/photos/ DIR "
+        f"--endpoint-url {local_stack.endpoint}" in out
+    )
+
+    pulled = connected / "pulled"
+    assert main(["pull", "holiday", "--out", str(pulled)]) == 0
+    assert "Pulled 4 outputs of job holiday" in cli_out(capsys)
+    files = sorted(
+        path.relative_to(pulled).as_posix()
+        for path in pulled.rglob("*")
+        if path.is_file() and path.name not in ("processing_log.json", REPORT_NAME)
+    )
+    # Laid out as prism run lays them out; nothing of the other job.
+    assert files == [
+        "photos/a_thumbnail.jpg",
+        "photos/a_web.webp",
+        "photos/trip/b_thumbnail.jpg",
+        "photos/trip/b_web.webp",
+    ]
+    log = ProcessingLog.load(pulled / "processing_log.json")
+    assert log.job == "holiday" and log.summary.variants_done == 4
+    assert sorted(entry.output or "" for entry in log.variants) == files
+    assert parse_config(log.config) == parse_config(TWO_VARIANTS)
+    assert (pulled / REPORT_NAME).is_file()
+
+    assert main(["pull", "nope", "--out", str(pulled)]) == 2
+    one_line_error(capsys.readouterr().err, "no job named 'nope'")
+
+
+def put_job(
+    stack: LocalStack, job_id: str, created_at: str, counters: JobCounters, **fields: Any
+) -> None:
+    """A job item and one counter shard, as the functions leave them."""
+    job = JobRecord(job_id=job_id, kind="submit", created_at=created_at, shards=2, **fields)
+    table = stack.template.outputs["ProcessingTableName"]
+    dynamodb = stack.clients.dynamodb
+    dynamodb.put_item(TableName=table, Item=schema.job_item(job))
+    shard = schema.to_attributes(schema.counter_deltas(counters))
+    dynamodb.put_item(TableName=table, Item={**schema.shard_key(job_id, 1), **shard})
+
+
+def test_jobs_lists_recent_jobs_first_with_their_counts(
+    local_stack: LocalStack, connected: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_job(
+        local_stack,
+        "oldest",
+        "2026-01-01T10:00:00+00:00",
+        JobCounters(sources_finished=2, variants_done=4),
+        status="complete",
+        sealed=True,
+        expected_sources=2,
+    )
+    put_job(
+        local_stack,
+        "middle",
+        "2026-01-02T10:00:00+00:00",
+        JobCounters(
+            sources_finished=3,
+            sources_failed=1,
+            variants_done=4,
+            variants_failed=1,
+            variants_skipped=1,
+        ),
+        status="complete_with_failures",
+        sealed=True,
+        expected_sources=3,
+    )
+    put_job(local_stack, "newest", "2026-01-03T10:00:00+00:00", JobCounters(), status="running")
+
+    assert main(["jobs", "--json", "--limit", "2"]) == 0
+    listed = json.loads(cli_out(capsys))
+    assert [job["job"] for job in listed] == ["newest", "middle"]
+    middle = listed[1]
+    assert middle["status"] == "complete_with_failures"
+    assert middle["sources"]["finished"] == 3 and middle["sources"]["expected"] == 3
+    assert middle["variants"] == {"expected": 0, "done": 4, "failed": 1, "skipped": 1}
+    assert middle["age_seconds"] > 0
+
+    assert main(["jobs"]) == 0
+    lines = stdout_lines(capsys)
+    assert lines[0].split() == [
+        "job",
+        "kind",
+        "status",
+        "sources",
+        "done",
+        "failed",
+        "skipped",
+        "age",
+    ]
+    assert [line.split()[0] for line in lines[1:]] == ["newest", "middle", "oldest"]
+    assert lines[2].split()[2:7] == ["complete_with_failures", "3/3", "4", "1", "1"]
+    assert lines[1].split()[3] == "0/?"  # not sealed: expected unknown
+    with pytest.raises(SystemExit) as refused:
+        main(["jobs", "--limit", "0"])
+    assert refused.value.code == 2
+
+
+def test_log_json_holds_the_config_and_config_show_set_name_what_they_mean(
+    local_stack: LocalStack, connected: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_job(local_stack, "empty", shards=2)
+    assert main(["log", "empty", "--json", "-"]) == 0
+    document = json.loads(cli_out(capsys))
+    assert parse_config(document["config"]) == parse_config(TWO_VARIANTS)  # not a label
+
+    local_stack.put_pipeline_config("default")
+    assert main(["config", "show"]) == 0
+    shown = cli_out(capsys)
+    first = shown.partition("\n")[0]
+    assert first.startswith("# ") and "built-in default" in first
+    assert parse_config(shown) == default_config()
+
+    bad = connected / "pipeline.yaml"
+    bad.write_text("variants: []\n")
+    assert main(["config", "set", str(bad)]) == 2
+    err = capsys.readouterr().err
+    one_line_error(err, str(bad))
+    assert "SSM parameter" not in err and "given config" not in err

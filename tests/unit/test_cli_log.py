@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -221,8 +222,8 @@ def test_run_summary_names_units_and_matches_the_log(tmp_path: Path) -> None:
     print_summary(console, RunResult(log, tmp_path / "log.json", 0), time.monotonic())
 
     first = console.export_text().splitlines()[0]
-    assert "files: 1 successful, 1 partial, 0 failed, 1 skipped;" in first
-    assert "variants: 2 written to out, 0 failed, 1 skipped" in first
+    assert "1 file successful, 1 file partial, 0 files failed, 1 file skipped;" in first
+    assert "2 variants written to out, 0 variants failed, 1 variant skipped" in first
 
 
 # --- dead letters -----------------------------------------------------------------------------
@@ -280,3 +281,53 @@ def test_local_paths_name_files_as_the_user_gave_them() -> None:
 def test_unregistered_file_is_failed_with_why(reason: str) -> None:
     outcome = file_outcome("k", None, [], DeadLetters(), reason == "interrupted", ["a"])
     assert (outcome.kind, outcome.detail) == ("failed", reason)
+
+
+# --- prism log, piped and with --failed-only (issue 11) -----------------------------------------
+LONG_URL = (
+    "s3://prism-local-input-123456789012/uploads/" + "deep/" * 12 + "photo-with-a-long-name.jpg"
+)
+
+
+def test_piped_log_never_wraps_a_url_mid_word() -> None:
+    log = ProcessingLog(
+        job="j",
+        successful=[LONG_URL],
+        failed=[FailedFile(path=LONG_URL + ".png", error="truncated: image file is truncated")],
+    )
+    piped = Console(file=io.StringIO(), width=80, force_terminal=False)
+
+    print_log(piped, log)
+
+    lines = piped.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert any(line.startswith("successful") and line.endswith(LONG_URL) for line in lines)
+    [failed] = [line for line in lines if line.startswith("failed")]
+    assert f"  {LONG_URL}.png  truncated: image file is truncated" in failed
+
+
+def failing_log(tmp_path: Path, *, failures: bool) -> Path:
+    log = ProcessingLog(
+        job="j",
+        successful=["a.jpg"],
+        failed=[FailedFile(path="b.jpg", error="corrupt")] if failures else [],
+        variants=[VariantEntry(path="a.jpg", variant="web", status="done")]
+        + (
+            [VariantEntry(path="b.jpg", variant="web", status="failed", reason="corrupt")]
+            if failures
+            else []
+        ),
+    )
+    path = tmp_path / "log.json"
+    log.save(path)
+    return path
+
+
+def test_failed_only_exits_1_when_it_lists_failures(tmp_path: Path) -> None:
+    from prism_cli.exit_codes import EXIT_FAILURES, EXIT_OK
+    from prism_cli.main import main
+
+    path = failing_log(tmp_path, failures=True)
+    assert main(["log", "--load", str(path), "--failed-only"]) == EXIT_FAILURES
+    assert main(["log", "--load", str(path)]) == EXIT_OK  # the whole log: shown, exit 0
+    clean = failing_log(tmp_path, failures=False)
+    assert main(["log", "--load", str(clean), "--failed-only"]) == EXIT_OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from rich.console import Console
 
 from prism.jobs import JobCounters, JobProgress, JobRecord
 from prism_cli.jobs.display import (
+    JobView,
     ProgressTracker,
     RateMeter,
     StageView,
@@ -22,7 +25,7 @@ from prism_cli.jobs.display import (
     snapshot_view,
     view_to_dict,
 )
-from prism_cli.jobs.view import progress_document, render_view
+from prism_cli.jobs.view import BAR_WIDTH, progress_document, render_view, segment_widths
 
 CREATED = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -120,7 +123,8 @@ def test_tracker_turns_snapshots_into_stage_views() -> None:
     assert processing.eta_seconds == pytest.approx(4 / 0.7)
     complete = second.stage("complete")
     assert (complete.count, complete.total, complete.percent) == (2, 4, 50.0)
-    assert second.stage("saving").count == 6
+    saving = second.stage("saving")  # accounted for: 6 written, 1 failed, 1 skipped
+    assert (saving.count, saving.done, saving.failed, saving.skipped) == (8, 6, 1, 1)
     assert (second.bytes_in, second.bytes_out, second.variants_failed) == (1000, 400, 1)
     assert second.elapsed_seconds == 40.0
     assert second.active
@@ -209,4 +213,109 @@ def test_rendering_shows_counts_percent_and_problems() -> None:
     assert "Uploading" in text and "4/4" in text
     assert "Complete" in text and "3/4" in text and "75%" in text
     assert "9/12" in text and "ETA 0:01" in text  # 8 variants in 3 s, 3 left
-    assert "1 variants failed" in text
+    assert "1 variant failed" in text
+    assert "9/12 variants" in text and "8 done, 1 failed" in text
+
+
+def bar_of(text: str, label: str) -> str:
+    """The bar characters of the row of ``label`` in an exported display."""
+    [row] = [line for line in text.splitlines() if line.startswith(label)]
+    return "".join(ch for ch in row if ch in "█▓▒─")
+
+
+def exported(view: JobView) -> str:
+    console = Console(record=True, width=140, color_system=None)
+    console.print(render_view(view))
+    return console.export_text()
+
+
+def test_a_finished_job_shows_full_bars_of_done_failed_and_skipped() -> None:
+    ended = CREATED + timedelta(seconds=7)
+    progress = snapshot(
+        job(status="complete_with_failures", expected=8, finished_at=ended),
+        sources_registered=8,
+        sources_loaded=7,  # one file could not be decoded
+        sources_finished=8,
+        sources_failed=1,
+        variants_expected=24,
+        variants_done=21,
+        variants_failed=3,
+    )
+    view = snapshot_view(progress, ended)
+    loading, saving = view.stage("loading"), view.stage("saving")
+    assert (loading.done, loading.failed, loading.skipped, loading.total) == (7, 1, 0, 8)
+    assert (saving.done, saving.failed, saving.skipped, saving.total) == (21, 3, 0, 24)
+    assert all(stage.percent == 100.0 for stage in view.stages)
+    text = exported(view)
+    for label in ("Scanning", "Loading", "Processing", "Saving", "Complete"):
+        bar = bar_of(text, label)
+        assert len(bar) == BAR_WIDTH and "─" not in bar, (label, bar)  # full
+    assert bar_of(text, "Loading").count("▓") >= 1 and "7 done, 1 failed" in text
+    assert "21 done, 3 failed" in text and "87%" not in text
+    assert "█ done  ▓ failed  ▒ skipped  ─ to do" in text  # the legend
+    assert "1 source failed, 3 variants failed" in text  # each number with its unit
+
+
+def test_a_cancelled_job_says_cancelled_not_complete() -> None:
+    ended = CREATED + timedelta(seconds=7)
+    record = replace(
+        job(status="cancelled", expected=40, finished_at=ended),
+        cancel_requested_at=(CREATED + timedelta(seconds=2)).isoformat(),
+    )
+    progress = snapshot(
+        record,
+        sources_registered=40,
+        sources_loaded=12,
+        sources_finished=40,
+        sources_skipped=28,
+        variants_expected=120,
+        variants_done=36,
+        variants_skipped=84,
+    )
+    view = snapshot_view(progress, ended)
+    complete = view.stage("complete")
+    assert (complete.done, complete.failed, complete.skipped) == (12, 0, 28)
+    loading = view.stage("loading")
+    assert (loading.done, loading.failed, loading.skipped) == (12, 0, 28)
+    text = exported(view)
+    [row] = [line for line in text.splitlines() if line.startswith("Complete")]
+    assert "cancelled" in row and "100%" not in row and "12 done, 28 skipped" in row
+    bar = bar_of(text, "Complete")
+    assert bar.count("█") == 7 and bar.count("▒") == 17  # 12 and 28 of 40, in 24 cells
+
+
+def test_a_running_job_shows_what_is_left() -> None:
+    view = snapshot_view(
+        snapshot(sources_registered=4, sources_finished=1, sources_loaded=2, variants_expected=12),
+        CREATED,
+    )
+    bar = bar_of(exported(view), "Complete")
+    assert bar == "█" * 6 + "─" * 18
+
+
+@pytest.mark.parametrize(
+    ("parts", "total", "cells"),
+    [
+        ((0, 0, 0), 10, [0, 0, 0]),
+        ((10, 0, 0), 10, [24, 0, 0]),
+        ((9, 0, 0), 10, [21, 0, 0]),  # floor: never full before the end
+        ((999, 0, 0), 1000, [23, 0, 0]),
+        ((7, 1, 0), 8, [21, 3, 0]),
+        ((998, 1, 1), 1000, [22, 1, 1]),  # a failure always shows
+        ((1, 1, 0), 1000, [0, 0, 0]),  # too little to draw
+        ((0, 0, 5), 0, [0, 0, 0]),
+    ],
+)
+def test_segment_widths(parts: tuple[int, int, int], total: int, cells: list[int]) -> None:
+    widths = segment_widths(parts, total)
+    assert widths == cells
+    assert sum(widths) <= BAR_WIDTH
+
+
+def test_no_color_is_respected() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120, _environ={"NO_COLOR": "1"})
+    view = snapshot_view(snapshot(sources_registered=4, variants_expected=8), CREATED)
+    console.print(render_view(view))
+    assert "\x1b[3" not in buffer.getvalue()  # no colour (bold is allowed)
+    assert "─ to do" in buffer.getvalue()  # the segments differ by character, too

@@ -1,26 +1,67 @@
 """The parsers of the job commands: ``prism submit``, ``status``, ``cancel``, ``log``,
-``backfill``, ``redrive`` and ``config``."""
+``pull``, ``jobs``, ``backfill``, ``redrive`` and ``config``. Each one's ``--help`` ends with
+examples."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from prism_cli.arguments import Handler, Subparsers
+from prism_cli.arguments import Handler, Subparsers, positive_int
 from prism_cli.jobs import commands as job
 from prism_cli.jobs.redrive import QUEUE_CHOICES
+
+# Examples at the end of each command's --help.
+EXAMPLES = {
+    "submit": "prism submit photos/ --job holiday\nprism submit a/ b/ --prefix batch-1 --no-follow",
+    "status": "prism status holiday\nprism status holiday --watch\nprism status holiday --json",
+    "cancel": "prism cancel holiday",
+    "log": (
+        "prism log holiday\nprism log holiday --failed-only   # exit 1 if it lists any\n"
+        "prism log holiday --json holiday.json\nprism log --load holiday.json"
+    ),
+    "pull": (
+        "prism pull holiday --out results/\nprism pull holiday --out results/ --stack prism-prod"
+    ),
+    "jobs": "prism jobs\nprism jobs --limit 5\nprism jobs --json --limit 100",
+    "backfill": (
+        "prism backfill s3://my-input-bucket/library/ --dry-run\n"
+        "prism backfill s3://my-input-bucket/library/ --variants web --missing-only"
+    ),
+    "redrive": "prism redrive\nprism redrive --queue variants --stack prism-prod",
+    "show": "prism config show > pipeline.yaml",
+    "set": "prism config set pipeline.yaml",
+}
+
+
+def _help_text(name: str, handler: Handler) -> tuple[str | None, str | None]:
+    """A command's description (its handler's docstring) and epilog (its examples)."""
+    description = inspect.cleandoc(handler.__doc__) if handler.__doc__ else None
+    examples = EXAMPLES.get(name)
+    if examples is None:
+        return description, None
+    return description, "examples:\n" + "\n".join(f"  {line}" for line in examples.splitlines())
 
 
 @contextmanager
 def _command(
     commands: Subparsers, name: str, handler: Handler, summary: str, follow: bool | None = None
 ) -> Iterator[argparse.ArgumentParser]:
-    """The parser of a job command run by ``handler``, whose docstring is its description,
-    for the ``with`` body to add the command's own arguments. Then come the follow options
-    (if ``follow`` is not None; True: with ``--no-follow``) and, last, which stack."""
-    parser = commands.add_parser(name, help=summary, description=handler.__doc__)
+    """The parser of a job command run by ``handler``, whose docstring is its description
+    and whose examples (:data:`EXAMPLES`) end its help, for the ``with`` body to add the
+    command's own arguments. Then come the follow options (if ``follow`` is not None;
+    True: with ``--no-follow``) and, last, which stack."""
+    description, epilog = _help_text(name, handler)
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(handler=handler)
     yield parser
     if follow:
@@ -75,8 +116,32 @@ def add_commands(commands: Subparsers) -> None:
         log.add_argument(
             "--json", type=Path, metavar="FILE", help="write the log as JSON to FILE ('-': stdout)"
         )
-        log.add_argument("--failed-only", action="store_true", help="only the failures")
+        log.add_argument(
+            "--failed-only",
+            action="store_true",
+            help="only the failures (exit 1 if there are any)",
+        )
         log.add_argument("--load", type=Path, metavar="FILE", help="show a saved log")
+    with _command(
+        commands, "pull", job.pull, "download a job's outputs and its processing log"
+    ) as pull:
+        pull.add_argument("job", metavar="JOB", help=job_id)
+        pull.add_argument(
+            "--out",
+            type=Path,
+            required=True,
+            metavar="DIR",
+            help="where the outputs and processing_log.json go (created if need be)",
+        )
+    with _command(commands, "jobs", job.jobs, "list recent jobs with their counts") as jobs:
+        jobs.add_argument(
+            "--limit",
+            type=positive_int,
+            default=20,
+            metavar="N",
+            help="the N most recent jobs (default: 20)",
+        )
+        jobs.add_argument("--json", action="store_true", help="machine-readable")
     with _command(
         commands, "backfill", job.backfill, "render variants of objects already in S3", True
     ) as backfill:

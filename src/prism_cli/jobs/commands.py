@@ -1,5 +1,5 @@
-"""The job commands: ``prism submit``, ``status``, ``cancel``, ``log``, ``backfill``,
-``redrive``, ``config``.
+"""The job commands: ``prism submit``, ``status``, ``cancel``, ``log``, ``pull``, ``jobs``,
+``backfill``, ``redrive``, ``config``.
 
 Each resolves its stack (:mod:`prism_cli.jobs.target`), then talks to it with aioboto3 in
 one event loop. Exit statuses are in :mod:`prism_cli.exit_codes`; the parsers, in
@@ -18,12 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from botocore.exceptions import EndpointConnectionError
+import boto3
+from botocore.exceptions import ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.markup import escape
 
-from prism.aws.clients import Clients, open_clients
+from prism.aws.clients import RETRY_CONFIG, Clients, open_clients
+from prism.aws.errors import error_code
 from prism.aws.job_table import JobTable
+from prism.config import PipelineConfig
 from prism.jobs import ACTIVE_STATUSES, JobKind, JobNotFound, JobProgress, JobStatus
 from prism_cli.config_files import read_config_file
 from prism_cli.errors import UserError
@@ -38,7 +41,14 @@ from prism_cli.jobs.display import format_duration, snapshot_view
 from prism_cli.jobs.feed import BackfillFeeder, Feeder, UploadFeeder, UploadItem, list_sources
 from prism_cli.jobs.ids import check_job_id, create_job, new_job_id
 from prism_cli.jobs.inputs import check_input_folders, scan_folders
-from prism_cli.jobs.log import build_job_log, print_log, read_job_records, summary_line
+from prism_cli.jobs.listing import job_document, print_jobs, recent_jobs
+from prism_cli.jobs.log import (
+    build_job_log,
+    has_failures,
+    print_log,
+    read_job_records,
+    summary_line,
+)
 from prism_cli.jobs.monitor import (
     FollowPolicy,
     FollowResult,
@@ -48,20 +58,29 @@ from prism_cli.jobs.monitor import (
     final_view,
 )
 from prism_cli.jobs.processing_log import ProcessingLog
+from prism_cli.jobs.pull import PullResult, prepare_output_folder, pull_job
 from prism_cli.jobs.redrive import RedriveResult, queue_names, redrive_pairs
 from prism_cli.jobs.redrive import redrive as redrive_queue
 from prism_cli.jobs.s3_urls import S3Location, s3_url
 from prism_cli.jobs.stack_config import (
     active_config,
+    check_config_text,
     check_variant_names,
+    logged_config,
     read_config_text,
+    shown_config_text,
     write_config_text,
 )
 from prism_cli.jobs.target import StackTarget, resolve_target
 from prism_cli.jobs.view import progress_document, render_view
+from prism_cli.report import write_report
 
 T = TypeVar("T")
 DRY_RUN_SHOWN = 20
+# Missing variants named per object in a ``--missing-only --dry-run`` before "... and N more".
+DRY_RUN_VARIANTS_SHOWN = 10
+# HEAD requests at once when a dry run looks for missing outputs.
+DRY_RUN_HEADS = 32
 
 EXIT_BY_STATUS = {
     JobStatus.COMPLETE.value: EXIT_OK,
@@ -202,9 +221,48 @@ def submit(args: argparse.Namespace, console: Console) -> int:
             f"({len(scan.skipped)} not images, {len(scan.failed)} unreadable: not sent)",
         )
         feeder = UploadFeeder(table, job_id, clients.s3, target.input_bucket, items)
-        return await _feed_and_follow(console, table, feeder, args)
+        code = await _feed_and_follow(console, table, feeder, args)
+        keys = [item.key for item in items]
+        _say(console, escape(await _download_hint(target, args, job_id, keys)))
+        return code
 
     return on_table(target, flow)
+
+
+async def _download_hint(
+    target: StackTarget, args: argparse.Namespace, job_id: str, source_keys: list[str]
+) -> str:
+    """How to get the job's outputs: ``prism pull``, and for a local stack the ``aws s3 cp``
+    equivalent (every object under the outputs' common prefix)."""
+    stack = f" --stack {args.stack}" if getattr(args, "stack", None) else ""
+    hint = f"Download the outputs: prism pull {job_id} --out DIR{stack}"
+    if not target.local:
+        return hint
+    try:
+        config: PipelineConfig | None = await active_config(target)
+    except UserError:  # an invalid config: the job's failures say so; hint at the bucket
+        config = None
+    prefix = _common_prefix(config, source_keys, target.upload_prefix) if config else ""
+    return (
+        f"{hint}\n  or: aws s3 cp --recursive {s3_url(target.output_bucket, prefix)} DIR "
+        f"--endpoint-url {target.endpoint}"
+    )
+
+
+def _common_prefix(config: PipelineConfig, source_keys: list[str], upload_prefix: str) -> str:
+    """The longest folder prefix of every output key the sources' variants get."""
+    keys = [
+        config.output_key_for(key, variant, upload_prefix)
+        for key in source_keys
+        for variant in config.variants
+    ]
+    folders = [key.split("/")[:-1] for key in keys]
+    common: list[str] = []
+    for parts in zip(*folders, strict=False):
+        if len(set(parts)) > 1:
+            break
+        common.append(parts[0])
+    return "".join(f"{part}/" for part in common)
 
 
 # --- status --------------------------------------------------------------------------------------
@@ -297,7 +355,7 @@ def log(args: argparse.Namespace, console: Console) -> int:
             first = str(exc).splitlines()[0]
             raise UserError(f"{args.load} is not a processing log: {first}") from None
         print_log(console, loaded, failed_only=args.failed_only)
-        return EXIT_OK
+        return _log_exit(loaded, args.failed_only)
     if not args.job:
         raise UserError("name a job (prism log JOB) or a saved log (prism log --load FILE)")
     target = target_of(args)
@@ -305,7 +363,10 @@ def log(args: argparse.Namespace, console: Console) -> int:
     async def flow(clients: Clients, table: JobTable) -> ProcessingLog:
         job = await table.require(args.job)
         records = await read_job_records(table, job)
-        return build_job_log(job, records, target.output_bucket, failed_only=args.failed_only)
+        config = (await logged_config(target))[1]
+        return build_job_log(
+            job, records, target.output_bucket, config=config, failed_only=args.failed_only
+        )
 
     job_log = on_table(target, flow)
     if args.json is None:
@@ -318,6 +379,79 @@ def log(args: argparse.Namespace, console: Console) -> int:
         except OSError as exc:
             raise UserError(f"cannot write {args.json}: {exc.strerror}") from None
         _say(console, f"Wrote {escape(str(args.json))}: {summary_line(job_log)}")
+    return _log_exit(job_log, args.failed_only)
+
+
+def _log_exit(job_log: ProcessingLog, failed_only: bool) -> int:
+    """``--failed-only`` exits 1 when it lists failures (0 when there are none), so that a
+    script can tell; the whole log exits 0."""
+    return EXIT_FAILURES if failed_only and has_failures(job_log) else EXIT_OK
+
+
+# --- pull ----------------------------------------------------------------------------------------
+def pull(args: argparse.Namespace, console: Console) -> int:
+    """Download a job's outputs into DIR (only that job's: the variants its records say are
+    done), laid out as prism run lays them out (DIR/<output key without the config's output
+    prefix>), and write its processing_log.json and report.html there. Exit 1 if any
+    variant failed or could not be downloaded."""
+    out: Path = args.out
+    target = target_of(args)
+
+    async def flow(clients: Clients, table: JobTable) -> PullResult:
+        job = await table.require(args.job)
+        records = await read_job_records(table, job)
+        config, config_text = await logged_config(target)
+        prepare_output_folder(out)
+        s3 = boto3.client("s3", config=RETRY_CONFIG)  # downloads stream on threads
+        return await asyncio.to_thread(
+            pull_job,
+            s3,
+            job,
+            records,
+            output_bucket=target.output_bucket,
+            out=out,
+            output_prefix=config.output_prefix if config else "",
+            config_text=config_text,
+        )
+
+    result = on_table(target, flow)
+    job_log = result.log
+    try:
+        report = write_report(out, job_log)
+    except OSError as exc:
+        raise UserError(f"cannot write the report in {out}: {exc.strerror or exc}") from None
+    _say(
+        console,
+        f"Pulled {result.downloaded} outputs of job {escape(job_log.job or args.job)} into "
+        f"{escape(str(out))}"
+        + (f" ([red]{result.failed_downloads} failed[/])" if result.failed_downloads else "")
+        + f"; log: {escape(str(result.log_path))}, report: {escape(str(report))}",
+    )
+    _say(console, escape(summary_line(job_log)))
+    if job_log.pending:
+        _say(
+            console,
+            f"The job is still running: pull again once it ends "
+            f"(`prism status {args.job} --watch`).",
+        )
+    return EXIT_FAILURES if has_failures(job_log) else EXIT_OK
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+def jobs(args: argparse.Namespace, console: Console) -> int:
+    """List the stack's jobs, most recent first: status, sources finished of expected,
+    variants done/failed/skipped, and age. Reads the whole processing table (a Scan)."""
+    target = target_of(args)
+
+    async def flow(clients: Clients, table: JobTable) -> list[JobProgress]:
+        return await recent_jobs(clients.dynamodb, table, target.table_name, args.limit)
+
+    found = on_table(target, flow)
+    now = datetime.now(UTC)
+    if args.json:
+        print(json.dumps([job_document(progress, now) for progress in found], indent=2))
+    else:
+        print_jobs(console, found, now)
     return EXIT_OK
 
 
@@ -337,7 +471,8 @@ def backfill(args: argparse.Namespace, console: Console) -> int:
     async def flow(clients: Clients, table: JobTable) -> int:
         variants = check_variant_names(await active_config(target), names) if names else None
         if args.dry_run:
-            return await _dry_run(console, clients, locations, variants, args.missing_only)
+            config = await active_config(target) if args.missing_only else None
+            return await _dry_run(console, clients, target, locations, variants, config)
         description = " ".join(
             ["backfill", *map(str, locations)]
             + ([f"--variants {','.join(variants)}"] if variants else [])
@@ -374,29 +509,91 @@ def _refuse_output_bucket(locations: list[S3Location], target: StackTarget) -> N
 async def _dry_run(
     console: Console,
     clients: Clients,
+    target: StackTarget,
     locations: list[S3Location],
     variants: list[str] | None,
-    missing_only: bool,
+    missing_config: PipelineConfig | None,
 ) -> int:
+    """Count (and list the first of) the objects a backfill would enqueue. With
+    ``missing_config`` (``--missing-only``), each object's variants whose output is not in
+    the output bucket are looked up and named."""
     count, shown = 0, list[str]()
+    missing: list[tuple[str, list[str]]] = []  # (object URL, its missing variants)
+    complete = 0
     started = time.monotonic()
+    heads = asyncio.Semaphore(DRY_RUN_HEADS)
+
+    async def missing_of(key: str) -> list[str]:
+        assert missing_config is not None
+        wanted = [v for v in missing_config.variants if variants is None or v.name in variants]
+
+        async def absent(name: str, output_key: str) -> str | None:
+            async with heads:
+                exists = await _object_exists(clients, target.output_bucket, output_key)
+            return None if exists else name
+
+        found = await asyncio.gather(
+            *(
+                absent(v.name, missing_config.output_key_for(key, v, target.upload_prefix))
+                for v in wanted
+            )
+        )
+        return [name for name in found if name is not None]
+
     for location in locations:
         async for source in list_sources(clients.s3, location):
             count += 1
-            if len(shown) < DRY_RUN_SHOWN:
-                shown.append(s3_url(source.bucket, source.key))
+            url = s3_url(source.bucket, source.key)
+            if missing_config is None:
+                if len(shown) < DRY_RUN_SHOWN:
+                    shown.append(url)
+                continue
+            names = await missing_of(source.key)
+            if names:
+                missing.append((url, names))
+            else:
+                complete += 1
     which = ", ".join(variants) if variants else "every variant"
     _say(
         console,
         f"Dry run: would enqueue {count} objects ({which}"
-        + ("; missing outputs only" if missing_only else "")
+        + ("; missing outputs only" if missing_config is not None else "")
         + f"); listed in {time.monotonic() - started:.1f} s. Nothing was created.",
     )
-    for url in shown:
-        _say(console, f"  {escape(url)}")
-    if count > len(shown):
-        _say(console, f"  ... and {count - len(shown)} more")
+    if missing_config is not None:
+        _say(
+            console,
+            f"{len(missing)} objects miss outputs "
+            f"({sum(len(names) for _, names in missing)} variants); "
+            f"{complete} have every output already.",
+        )
+        for url, names in missing[:DRY_RUN_SHOWN]:
+            _say(console, f"  {escape(url)}: missing {escape(_capped(names))}")
+        more = len(missing) - DRY_RUN_SHOWN
+    else:
+        for url in shown:
+            _say(console, f"  {escape(url)}")
+        more = count - len(shown)
+    if more > 0:
+        _say(console, f"  … and {more} more")
     return EXIT_OK
+
+
+def _capped(names: list[str]) -> str:
+    """``a, b, c`` or, past :data:`DRY_RUN_VARIANTS_SHOWN` names, ``a, b, … and N more``."""
+    shown = ", ".join(names[:DRY_RUN_VARIANTS_SHOWN])
+    more = len(names) - DRY_RUN_VARIANTS_SHOWN
+    return f"{shown}, … and {more} more" if more > 0 else shown
+
+
+async def _object_exists(clients: Clients, bucket: str, key: str) -> bool:
+    try:
+        await clients.s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
 
 
 # --- redrive -------------------------------------------------------------------------------------
@@ -449,17 +646,24 @@ def redrive(args: argparse.Namespace, console: Console) -> int:
 
 # --- config --------------------------------------------------------------------------------------
 def config_show(args: argparse.Namespace, console: Console) -> int:
+    """Print the pipeline config the stack's functions run with, as YAML (or JSON, as it
+    was set). A stack on the built-in config gets its YAML, after a comment line saying
+    it is the built-in default."""
     target = target_of(args)
     text = on_stack(target, lambda: read_config_text(target))
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.write(shown_config_text(text, target.config_parameter))
     return EXIT_OK
 
 
 def config_set(args: argparse.Namespace, console: Console) -> int:
+    """Validate FILE (YAML or JSON) as the functions would, then make it the stack's
+    pipeline config. An invalid file is a one-line error naming it; the stack keeps its
+    config."""
     path: Path = args.file
     text = read_config_file(path)
+    check_config_text(text, str(path))  # before finding the stack: errors name the file
     target = target_of(args)
-    on_stack(target, lambda: write_config_text(target, text))
+    on_stack(target, lambda: write_config_text(target, text, str(path)))
     _say(
         console,
         f"Pipeline config of {escape(target.label)} replaced by {escape(str(path))} "

@@ -4,6 +4,11 @@ Pure: a snapshot (:class:`prism.jobs.JobProgress`) and the time it was taken go 
 figures of every stage come out (count, total, percent, rate, ETA). Rates are measured over
 a sliding window of recent snapshots, so a burst at the start does not promise an ETA the
 rest of the job cannot keep. Rendering them (rich) lives in :mod:`prism_cli.jobs.view`.
+
+A stage's count is the items it has accounted for: done (they passed the stage), failed or
+skipped (they ended without passing it: a file that could not be decoded never loads; a
+cancelled job skips what had not started). The three add up to the stage's total once the
+job has ended, so a finished job's stages are all full, whatever failed.
 """
 
 from __future__ import annotations
@@ -33,9 +38,15 @@ DEFAULT_RATE_WINDOW = 30.0
 @dataclass(frozen=True)
 class StageView:
     name: str
-    count: int
+    count: int  # accounted for: done, failed or skipped
     total: int | None  # None: not known yet (the job is not sealed)
     rate: float | None = None  # per second; None until two snapshots are apart in time
+    failed: int = 0  # of ``count``
+    skipped: int = 0  # of ``count``
+
+    @property
+    def done(self) -> int:
+        return max(self.count - self.failed - self.skipped, 0)
 
     @property
     def label(self) -> str:
@@ -88,21 +99,49 @@ class JobView:
         return next(stage for stage in self.stages if stage.name == name)
 
 
-def stages(progress: JobProgress) -> dict[str, tuple[int, int | None]]:
-    """The job's stages as (count, total); a total of None is not known yet.
+@dataclass(frozen=True)
+class StageCounts:
+    count: int  # accounted for: done, failed or skipped
+    total: int | None
+    failed: int = 0
+    skipped: int = 0
+
+
+def stage_counts(progress: JobProgress) -> dict[str, StageCounts]:
+    """Each stage's items accounted for, of which failed and skipped (see the module doc).
 
     scanning: sources registered by the fan-out; loading: sources fetched and decoded;
-    processing: variants finished (done, failed or skipped); saving: variants written;
-    complete: sources with every variant accounted for."""
+    processing: variants finished; saving: variants written; complete: sources with every
+    variant accounted for. The counters do not say at which stage a source ended, only
+    that it did: a source stage's failed and skipped are the finished sources that never
+    passed it, exact once every source has finished (a lower bound before)."""
     c, sources = progress.counters, progress.expected_sources
     variants = c.variants_expected or None
+
+    def source_stage(passed: int) -> StageCounts:
+        short = max(c.sources_finished - passed, 0)
+        if progress.job.cancelled:  # what never got here was most likely skipped
+            failed = min(short - min(short, c.sources_skipped), c.sources_failed)
+        else:
+            failed = min(short, c.sources_failed)
+        return StageCounts(passed + short, sources, failed, short - failed)
+
+    variant_stage = StageCounts(
+        c.variants_finished, variants, c.variants_failed, c.variants_skipped
+    )
     return {
-        "scanning": (c.sources_registered, sources),
-        "loading": (c.sources_loaded, sources),
-        "processing": (c.variants_finished, variants),
-        "saving": (c.variants_done, variants),
-        "complete": (c.sources_finished, sources),
+        "scanning": source_stage(c.sources_registered),
+        "loading": source_stage(c.sources_loaded),
+        "processing": variant_stage,
+        "saving": variant_stage,
+        "complete": StageCounts(c.sources_finished, sources, c.sources_failed, c.sources_skipped),
     }
+
+
+def stages(progress: JobProgress) -> dict[str, tuple[int, int | None]]:
+    """The job's stages as (count, total); a total of None is not known yet (see
+    :func:`stage_counts`)."""
+    return {name: (part.count, part.total) for name, part in stage_counts(progress).items()}
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -154,13 +193,30 @@ class ProgressTracker:
         self._window = window
         self._meters: dict[str, RateMeter] = {}
 
-    def stage(self, name: str, count: int, total: int | None, now: float) -> StageView:
+    def stage(
+        self,
+        name: str,
+        count: int,
+        total: int | None,
+        now: float,
+        *,
+        failed: int = 0,
+        skipped: int = 0,
+    ) -> StageView:
         meter = self._meters.setdefault(name, RateMeter(self._window))
-        return StageView(name=name, count=count, total=total, rate=meter.update(count, now))
+        return StageView(
+            name=name,
+            count=count,
+            total=total,
+            rate=meter.update(count, now),
+            failed=failed,
+            skipped=skipped,
+        )
 
     def update(self, progress: JobProgress, now: float, wall_now: datetime) -> JobView:
         views = tuple(
-            self.stage(name, count, total, now) for name, (count, total) in stages(progress).items()
+            self.stage(name, part.count, part.total, now, failed=part.failed, skipped=part.skipped)
+            for name, part in stage_counts(progress).items()
         )
         counters = progress.counters
         return JobView(
@@ -188,6 +244,11 @@ def snapshot_view(progress: JobProgress, wall_now: datetime) -> JobView:
 def format_count(stage: StageView) -> str:
     total = "?" if stage.total is None else f"{stage.total:,}"
     return f"{stage.count:,}/{total}"
+
+
+def plural(count: int, unit: str) -> str:
+    """``1 file``, ``3 files``, ``1,000 variants``: ``unit`` is the plural, ending in s."""
+    return f"{count:,} {unit[:-1] if count == 1 and unit.endswith('s') else unit}"
 
 
 def format_percent(percent: float | None) -> str:

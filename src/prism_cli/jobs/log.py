@@ -182,23 +182,31 @@ def add_outcome(log: ProcessingLog, path: str, outcome: Outcome) -> None:
 
 
 # --- a job's log --------------------------------------------------------------------------
-def build_job_log(
-    job: JobRecord,
-    records: JobRecords,
-    output_bucket: str,
-    *,
-    failed_only: bool = False,
-    path_of: Callable[[str, str], str] = s3_url,
-) -> ProcessingLog:
-    log = ProcessingLog(
+def job_log_header(job: JobRecord, output: str, config: str) -> ProcessingLog:
+    """A job's log with nothing in it yet: its times, inputs, output and config."""
+    return ProcessingLog(
         job=job.job_id,
         started_at=parse_time(job.created_at) or datetime.now(UTC),
         finished_at=parse_time(job.finished_at),
         interrupted=job.cancelled,
         inputs=[job.description] if job.description else [],
-        output=s3_url(output_bucket, ""),
-        config=f"the pipeline config of job {job.job_id}",
+        output=output,
+        config=config,
     )
+
+
+def build_job_log(
+    job: JobRecord,
+    records: JobRecords,
+    output_bucket: str,
+    *,
+    config: str = "",
+    failed_only: bool = False,
+    path_of: Callable[[str, str], str] = s3_url,
+) -> ProcessingLog:
+    """``config``: the pipeline config, as YAML (see
+    :func:`prism_cli.jobs.stack_config.config_yaml`)."""
+    log = job_log_header(job, s3_url(output_bucket, ""), config)
     for key in sorted(records.sources):
         source = records.sources[key]
         path = path_of(*key)
@@ -249,6 +257,14 @@ def print_log(console: Console, log: ProcessingLog, *, failed_only: bool = False
     rows = _rows(log, failed_only=failed_only)
     if not rows:
         return
+    if not console.is_terminal:
+        # Piped or redirected: one line per source, never wrapped (a URL cut at 80 columns
+        # cannot be copied, grepped or cut), columns apart by two spaces.
+        width = max(len(outcome) for outcome, _, _ in rows)
+        for outcome, path, detail in rows:
+            line = f"{outcome.ljust(width)}  {path}" + (f"  {detail}" if detail else "")
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("outcome")
     table.add_column("source", overflow="fold")
@@ -258,6 +274,11 @@ def print_log(console: Console, log: ProcessingLog, *, failed_only: bool = False
         style = styles.get(outcome, "green")
         table.add_row(f"[{style}]{outcome}[/]", escape(path), escape(detail))
     console.print(table)
+
+
+def has_failures(log: ProcessingLog) -> bool:
+    """Whether any source failed or any variant failed (what ``--failed-only`` lists)."""
+    return bool(log.failed) or any(entry.status == VariantStatus.FAILED for entry in log.variants)
 
 
 def partial_detail(partial: PartialFile) -> str:

@@ -122,13 +122,18 @@ class JobMonitor:
         idle: Callable[[], Awaitable[bool]] | None = None,
     ) -> FollowResult:
         # On a terminal the display is redrawn in place; otherwise (a pipe, a CI log) it is
-        # printed once, at the end, and failures are printed as lines as they come.
+        # printed once, at the end, and failures are printed as lines as they come. A quiet
+        # console shows neither. The display leaves sys.stdout and sys.stderr alone: a
+        # local run sends them to its functions' log (prism_cli.local.function_log), and
+        # what rich would capture it would draw over the display instead.
         live: Live | None = None
-        if self.console.is_terminal:
+        if self.console.is_terminal and not self.console.quiet:
             live = Live(
                 console=self.console,
                 refresh_per_second=4,
                 get_renderable=lambda: self._renderable,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             live.start()
         try:
@@ -200,7 +205,9 @@ class JobMonitor:
             if live is not None:
                 live.stop()
             try:
-                yes = await self.interrupts.ask(f"Cancel job {self.job_id}? [y/N] ")
+                # On the console's terminal: sys.stdout may be the functions' log.
+                question = f"Cancel job {self.job_id}? [y/N] "
+                yes = await self.interrupts.ask(question, stream=self.console.file)
             finally:
                 if live is not None:
                     live.start()

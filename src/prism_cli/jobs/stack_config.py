@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import aioboto3
+import yaml
 from botocore.exceptions import ClientError
 
 from prism.aws.clients import RETRY_CONFIG
 from prism.aws.errors import error_code
-from prism.config import PipelineConfig
-from prism.pipeline_source import config_from_parameter
+from prism.config import PipelineConfig, default_config_text
+from prism.pipeline_source import config_from_parameter, is_built_in
 from prism_cli.config_files import checked_config
 from prism_cli.errors import UserError
 from prism_cli.jobs.target import StackTarget
@@ -40,6 +41,35 @@ async def active_config(target: StackTarget) -> PipelineConfig:
     return config_from_text(await read_config_text(target), target.config_parameter)
 
 
+def config_yaml(config: PipelineConfig) -> str:
+    """The config as parsed (every default filled in), dumped as YAML that parses back to
+    the same config: what a job's log records as its ``config``."""
+    document = config.model_dump(mode="json")
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+async def logged_config(target: StackTarget) -> tuple[PipelineConfig | None, str]:
+    """The stack's config and what a log records of it: its YAML (:func:`config_yaml`).
+    A config the functions cannot use does not stop a log: it is recorded as it is, and
+    the config is None."""
+    text = await read_config_text(target)
+    try:
+        config = config_from_text(text, target.config_parameter)
+    except UserError:
+        return None, text
+    return config, config_yaml(config)
+
+
+def shown_config_text(text: str, parameter: str) -> str:
+    """What ``prism config show`` prints for the parameter's value: the value itself, or,
+    for ``default``, the built-in config's YAML after a comment line saying so."""
+    if not is_built_in(text):
+        return text if text.endswith("\n") else text + "\n"
+    built_in = default_config_text()
+    comment = f"# The built-in default pipeline config ({parameter} is 'default').\n"
+    return comment + (built_in if built_in.endswith("\n") else built_in + "\n")
+
+
 def check_variant_names(config: PipelineConfig, names: list[str]) -> list[str]:
     """``names`` if the config has them all; a UserError naming the unknown ones."""
     known = [variant.name for variant in config.variants]
@@ -52,9 +82,18 @@ def check_variant_names(config: PipelineConfig, names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def write_config_text(target: StackTarget, text: str) -> None:
-    """Replace the stack's pipeline config (validated first); its tier is kept."""
-    config_from_text(text, "given config")  # a bad config never reaches the stack
+def check_config_text(text: str, source: str) -> PipelineConfig:
+    """The config ``text`` (read from ``source``, a file) stands for, as the functions would
+    read it; a one-line UserError naming ``source`` if it is not valid."""
+    return checked_config(text, source, config_from_parameter)
+
+
+async def write_config_text(
+    target: StackTarget, text: str, source: str = "the given config"
+) -> None:
+    """Replace the stack's pipeline config (validated first, errors naming ``source``);
+    its tier is kept."""
+    check_config_text(text, source)  # a bad config never reaches the stack
     async with aioboto3.Session().client("ssm", config=RETRY_CONFIG) as ssm:
         described = await ssm.describe_parameters(
             ParameterFilters=[{"Key": "Name", "Values": [target.config_parameter]}]

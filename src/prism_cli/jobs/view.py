@@ -1,5 +1,9 @@
 """Rendering a :class:`~prism_cli.jobs.display.JobView` with rich: a header line and one
-progress bar per stage (an animated, indeterminate bar while the total is not known)."""
+progress bar per stage (an animated, indeterminate bar while the total is not known).
+
+Each bar shows the stage's done, failed and skipped items as segments of their own, in a
+colour and a character each (told apart without colour too, ``NO_COLOR``), under a legend;
+a finished job's bars are full. A cancelled job's stages say so rather than 100%."""
 
 from __future__ import annotations
 
@@ -42,7 +46,82 @@ def header(view: JobView) -> Text:
     )
 
 
-def stage_table(stages: Sequence[StageView], *, active: bool = True) -> Table:
+# The segments of a bar: (character, style), and the legend's word for each.
+SEGMENTS = {
+    "done": ("█", "green"),
+    "failed": ("▓", "red"),
+    "skipped": ("▒", "yellow"),
+    "to do": ("─", "bright_black"),
+}
+_CANCELLED = {"cancelling", "cancelled"}
+
+
+def segment_widths(parts: Sequence[int], total: int, width: int = BAR_WIDTH) -> list[int]:
+    """The cells of each of ``parts`` (done, failed, skipped) in a bar of ``width`` for
+    ``total`` items: all of it once they add up to ``total``, never all of it before; a part
+    that is not zero gets a cell (taken from the largest) once the bar has some."""
+    counted = sum(parts)
+    if total <= 0 or counted <= 0:
+        return [0] * len(parts)
+    filled = width if counted >= total else min(width - 1, width * counted // total)
+    shares = [filled * part / counted for part in parts]
+    cells = [int(share) for share in shares]
+    # The cells left over go to the largest remainders.
+    by_remainder = sorted(range(len(parts)), key=lambda i: cells[i] - shares[i])
+    for index in by_remainder[: filled - sum(cells)]:
+        cells[index] += 1
+    for index, part in enumerate(parts):
+        if part and not cells[index]:
+            largest = max(range(len(parts)), key=lambda i: cells[i])
+            if cells[largest] > 1:
+                cells[largest] -= 1
+                cells[index] = 1
+    return cells
+
+
+def stage_bar(stage: StageView, *, active: bool, width: int = BAR_WIDTH) -> RenderableType:
+    """The stage's bar: segments when its total is known; otherwise pulsing while the job
+    runs, full once it has ended."""
+    if stage.total is None:
+        return ProgressBar(total=None if active else 1, completed=1, width=width, pulse=active)
+    total = max(stage.total, 0)
+    if total == 0:  # nothing to do: done
+        return Text(SEGMENTS["done"][0] * width, style=SEGMENTS["done"][1])
+    parts = [stage.done, min(stage.failed, stage.count), min(stage.skipped, stage.count)]
+    cells = segment_widths(parts, total, width)
+    bar = Text()
+    for name, cell in zip(("done", "failed", "skipped"), cells, strict=True):
+        character, style = SEGMENTS[name]
+        bar.append(character * cell, style=style)
+    character, style = SEGMENTS["to do"]
+    bar.append(character * (width - sum(cells)), style=style)
+    return bar
+
+
+def legend() -> Text:
+    text = Text()
+    for index, (name, (character, style)) in enumerate(SEGMENTS.items()):
+        text.append("  " if index else "")
+        text.append(character, style=style)
+        text.append(f" {name}")
+    return text
+
+
+def breakdown(stage: StageView) -> Text:
+    """``7 done, 1 failed`` (nothing while all are done)."""
+    if not stage.failed and not stage.skipped:
+        return Text("")
+    text = Text(f"{stage.done:,} done")
+    if stage.failed:
+        text.append(", ").append(f"{stage.failed:,} failed", style="red")
+    if stage.skipped:
+        text.append(", ").append(f"{stage.skipped:,} skipped", style="yellow")
+    return text
+
+
+def stage_table(
+    stages: Sequence[StageView], *, active: bool = True, status: str | None = None
+) -> Table:
     """One row per stage; rates and ETAs only while the job runs and once they are known."""
     show_rates = active and any(stage.rate is not None for stage in stages)
     table = Table.grid(padding=(0, 2))
@@ -50,22 +129,20 @@ def stage_table(stages: Sequence[StageView], *, active: bool = True) -> Table:
     table.add_column(width=BAR_WIDTH)
     table.add_column(justify="right")
     table.add_column(justify="right", min_width=4)
+    table.add_column(justify="left")
     if show_rates:
         table.add_column(justify="right", min_width=14)
         table.add_column(justify="left", min_width=9)
     for stage in stages:
-        pulse = stage.total is None and active
-        if stage.total is None:
-            total, completed = (None if pulse else 1), 1
-        elif stage.total == 0:
-            total, completed = 1, 1  # nothing to do: full
-        else:
-            total, completed = stage.total, stage.count
+        percent: RenderableType = display.format_percent(stage.percent)
+        if status in _CANCELLED and stage.skipped:
+            percent = status_text(status)
         cells: list[RenderableType] = [
             stage.label,
-            ProgressBar(total=total, completed=completed, width=BAR_WIDTH, pulse=pulse),
-            display.format_count(stage),
-            display.format_percent(stage.percent),
+            stage_bar(stage, active=active),
+            f"{display.format_count(stage)} {stage.unit}",
+            percent,
+            breakdown(stage),
         ]
         if show_rates:
             cells.append(display.format_rate(stage.rate, stage.unit))
@@ -74,19 +151,29 @@ def stage_table(stages: Sequence[StageView], *, active: bool = True) -> Table:
     return table
 
 
+def problems(view: JobView) -> str:
+    """``1 source failed, 3 variants failed, 2 variants skipped``: each number with its unit."""
+    found = []
+    if view.sources_failed:
+        found.append(f"[red]{display.plural(view.sources_failed, 'sources')} failed[/]")
+    if view.variants_failed:
+        found.append(f"[red]{display.plural(view.variants_failed, 'variants')} failed[/]")
+    if view.variants_skipped:
+        found.append(f"[yellow]{display.plural(view.variants_skipped, 'variants')} skipped[/]")
+    return ", ".join(found)
+
+
 def render_view(
     view: JobView, *, before: Sequence[StageView] = (), notes: Sequence[str] = ()
 ) -> RenderableType:
-    """The whole display: header, ``before`` rows (e.g. uploading), the job's stages, notes."""
+    """The whole display: header, ``before`` rows (e.g. uploading), the job's stages, the
+    bars' legend, problems, notes."""
     parts: list[RenderableType] = [header(view)]
-    parts.append(stage_table([*before, *view.stages], active=view.active))
-    problems = []
-    if view.variants_failed:
-        problems.append(f"[red]{view.variants_failed:,} variants failed[/]")
-    if view.variants_skipped:
-        problems.append(f"{view.variants_skipped:,} skipped")
-    if problems:
-        parts.append(Text.from_markup("  " + ", ".join(problems)))
+    parts.append(stage_table([*before, *view.stages], active=view.active, status=view.status))
+    parts.append(legend())
+    found = problems(view)
+    if found:
+        parts.append(Text.from_markup("  " + found))
     parts.extend(Text.from_markup(note) for note in notes)
     return Group(*parts)
 

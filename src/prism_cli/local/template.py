@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from cfnlint.decode import cfn_yaml
 
 from prism_cli.errors import TemplateError, UserError
+from prism_cli.local.bundled import bundled_template
 
 DEFAULT_STACK_NAME = "prism-local"
 DEFAULT_REGION = "us-east-1"
@@ -239,17 +240,34 @@ def _lookup(mapping: Mapping[str, _T], logical_id: str, kind: str) -> _T:
 
 # --- loading -----------------------------------------------------------------------------
 def find_template(explicit: Path | None = None) -> Path:
-    """``--template``, else the source checkout this package lives in, else cwd upwards."""
+    """The SAM template a local stack is built from.
+
+    In order: ``--template``; a checkout (``template.yaml`` beside ``functions/``) in the
+    working directory or above it, for developers; the copy an installed build carries
+    (:mod:`prism_cli.local.bundled`); the checkout an editable install lives in.
+    """
     if explicit is not None:
         if not explicit.is_file():
             raise UserError(f"template not found: {explicit}")
         return explicit
-    here = Path(__file__).resolve()
-    for folder in [*here.parents, Path.cwd(), *Path.cwd().parents]:
+    cwd = Path.cwd()
+    found = _checkout_template([cwd, *cwd.parents])
+    if found is None:
+        found = bundled_template()
+    if found is None:
+        found = _checkout_template(Path(__file__).resolve().parents)
+    if found is None:
+        raise UserError("cannot find Prism's template.yaml; pass --template")
+    return found
+
+
+def _checkout_template(folders: Iterable[Path]) -> Path | None:
+    """The first ``template.yaml`` of ``folders`` that has a ``functions/`` folder beside it."""
+    for folder in folders:
         candidate = folder / "template.yaml"
         if candidate.is_file() and (folder / "functions").is_dir():
             return candidate
-    raise UserError("cannot find Prism's template.yaml; pass --template")
+    return None
 
 
 def load_template(path: Path | str, context: StackContext | None = None) -> StackTemplate:

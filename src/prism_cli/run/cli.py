@@ -37,6 +37,12 @@ def add_commands(commands: Subparsers) -> None:
         metavar="FILE",
         help="the SAM template (default: the one of this Prism checkout)",
     )
+    common.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress display: print only the summary at the end",
+    )
 
     def command(
         name: str, summary: str, description: str, *, dirs: bool = False, **out: Any
@@ -80,6 +86,7 @@ def add_commands(commands: Subparsers) -> None:
 
 
 def _local_run(args: argparse.Namespace, console: Console) -> int:
+    from prism_cli.report import REPORT_NAME
     from prism_cli.run.runner import RunOptions, run  # moto, cfn-lint
     from prism_cli.run.summary import print_summary
 
@@ -92,11 +99,15 @@ def _local_run(args: argparse.Namespace, console: Console) -> int:
         template=args.template,
     )
     demo = args.command == "demo"
-    result = run(_demo(options, console) if demo else options, console)
+    # --quiet: the run prints nothing (a question on Ctrl+C still goes to the terminal).
+    shown = Console(file=console.file, quiet=True) if getattr(args, "quiet", False) else console
+    result = run(_demo(options, shown) if demo else options, shown)
     # The sample set includes a broken file on purpose: failures are part of the demo.
     if demo and result.exit_code != EXIT_INTERRUPTED:
         result = dataclasses.replace(result, exit_code=EXIT_OK)
     print_summary(console, result, started)
+    report = result.log_path.parent / REPORT_NAME
+    console.print(f"Report: {report}", highlight=False, markup=False, soft_wrap=True)
     return result.exit_code
 
 

@@ -57,6 +57,7 @@ from prism_cli.local.lambda_emulator import (
 )
 from prism_cli.local.stack import LocalStack, local_environment
 from prism_cli.local.template import find_template, load_template
+from prism_cli.report import write_report
 from prism_cli.run.dead_letters import read_dead_letters
 from prism_cli.run.out_folder import check_folders, prepare_output_folder
 from prism_cli.run.output_keys import check_output_keys
@@ -147,6 +148,7 @@ def run(options: RunOptions, console: Console | None = None) -> RunResult:
     log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
     log_path = out / LOG_NAME
     log.save(log_path)
+    write_report(out, log)  # report.html, next to the log
     failures = log.failed or log.partial or log.summary.variants_failed
     code = EXIT_FAILURES if failures else EXIT_OK
     return RunResult(

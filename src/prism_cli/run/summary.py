@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from prism_cli.jobs.display import plural
 from prism_cli.jobs.log import partial_detail
 from prism_cli.jobs.processing_log import ProcessingLog
 
@@ -30,13 +31,15 @@ def print_summary(console: Console, result: RunResult, started: float) -> None:
     def say(text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
 
-    # The same counts as the log's summary, each named with its unit.
+    # The same counts as the log's summary, each number named with its unit.
     say(
         f"Prism run {status} in {time.monotonic() - started:.1f} s: "
-        f"files: {summary.successful} successful, {summary.partial} partial, "
-        f"{summary.failed} failed, {summary.skipped} skipped; "
-        f"variants: {summary.variants_done} written to {escape(log.output)}, "
-        f"{summary.variants_failed} failed, {summary.variants_skipped} skipped"
+        f"{plural(summary.successful, 'files')} successful, "
+        f"{plural(summary.partial, 'files')} partial, {plural(summary.failed, 'files')} failed, "
+        f"{plural(summary.skipped, 'files')} skipped; "
+        f"{plural(summary.variants_done, 'variants')} written to {escape(log.output)}, "
+        f"{plural(summary.variants_failed, 'variants')} failed, "
+        f"{plural(summary.variants_skipped, 'variants')} skipped"
     )
     shown = 10
     lines = [
