@@ -38,3 +38,8 @@ def bounded_int(low: int, high: int | None, expected: str, bounds: str) -> Calla
 
 
 positive_int = bounded_int(1, None, "a whole number", "must be at least 1")
+
+
+def examples(lines: str) -> str:
+    """A command's ``examples:`` epilog (for ``RawDescriptionHelpFormatter``), indented."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines.splitlines())

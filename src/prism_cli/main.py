@@ -35,7 +35,7 @@ from botocore.exceptions import (
 from rich.console import Console
 
 from prism import __version__
-from prism_cli.arguments import Parser
+from prism_cli.arguments import Parser, examples
 from prism_cli.errors import TemplateError, UserError, aws_error
 from prism_cli.exit_codes import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_USAGE
 from prism_cli.jobs import cli as jobs_cli
@@ -53,7 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (run_cli, local_cli, jobs_cli):
         group.add_commands(commands)
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description="Print a completion script for SHELL, made from prism's own parser.",
+        epilog=examples(
+            'eval "$(prism completion bash)"          # in ~/.bashrc\n'
+            "prism completion zsh > ~/.zfunc/_prism   # with ~/.zfunc in $fpath"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"), metavar="SHELL")
+    completion.set_defaults(handler=lambda args, console: _print_completion(parser, args.shell))
     return parser
+
+
+def _print_completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    import shtab  # only here: no command but this one needs it
+
+    print(shtab.complete(parser, shell=shell))
+    return 0
 
 
 def _one_line(message: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from prism_cli.arguments import Subparsers, bounded_int, positive_int
+from prism_cli.arguments import Subparsers, bounded_int, examples, positive_int
 from prism_cli.connection import DEFAULT_LOCAL_PORT
 
 
@@ -25,6 +25,12 @@ def add_commands(commands: Subparsers) -> None:
     up = stack_commands.add_parser(
         "up",
         help="run a local stack in the foreground until Ctrl+C",
+        epilog=examples(
+            "prism stack up                       # then, in another terminal: prism submit DIR\n"
+            "prism stack up --port 0 --workers 4\n"
+            "prism stack up --sam-env env.json --sam-container-env container-env.json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Start moto on 127.0.0.1 with every resource of template.yaml, run the "
         "fan-out and worker functions continuously, and write .prism/local-stack.json here "
         "so that submit/status/cancel/log/backfill find the stack. Ephemeral: moto keeps "
@@ -66,6 +72,11 @@ def add_commands(commands: Subparsers) -> None:
     sam_env = stack_commands.add_parser(
         "sam-env",
         help="write env files that point `sam local invoke` at the running local stack",
+        epilog=examples(
+            "prism stack sam-env --out env.json --container-env container-env.json\n"
+            "prism stack sam-env --docker-network-host  # Linux: --docker-network host"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write SAM's --env-vars JSON (every variable each function declares in "
         "template.yaml, with the names and URLs of the running local stack's resources) and "
         "the --container-env-vars JSON (AWS_ENDPOINT_URL reachable from the container, dummy "
@@ -123,6 +134,8 @@ def _add_event_commands(commands: Subparsers) -> None:
     upload = event_commands.add_parser(
         "upload",
         help="the fan-out's event for an upload of KEY",
+        epilog=examples("prism event upload uploads/cat.jpg --out upload-event.json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Print the uploads-queue SQS event wrapping the S3 ObjectCreated "
         "notification of KEY in the input bucket, with the object's real ETag, size and "
         "version id, and a sequencer later than any KEY has registered.",
@@ -133,6 +146,10 @@ def _add_event_commands(commands: Subparsers) -> None:
     variant = event_commands.add_parser(
         "variant",
         help="the worker's event for variants of KEY's registered upload",
+        epilog=examples(
+            "prism event variant uploads/cat.jpg --variant thumbnail --new-run --out task.json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Print the variants-queue SQS event with the tasks the fan-out plans for "
         "the registered run of KEY (its run id, job and shard) with the stack's pipeline "
         "config: one message per variant.",

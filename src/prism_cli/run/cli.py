@@ -13,13 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from prism_cli.arguments import Parser, Subparsers, positive_int
+from prism_cli.arguments import Parser, Subparsers, examples, positive_int
 from prism_cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
     from prism_cli.run.runner import RunOptions
 
 DEFAULT_DEMO_OUT = Path("demo-output")
+
+
+EXAMPLES = {
+    "run": """prism run ~/Pictures/holiday --out thumbnails/
+prism run photos/ scans/ --out out/ --config my-pipeline.yaml --workers 4
+prism run photos/ --out out/ -q          # no live display, just the summary""",
+    "demo": """prism demo                               # generated images into demo-output/
+prism demo --out /tmp/prism-demo""",
+}
 
 
 def add_commands(commands: Subparsers) -> None:
@@ -35,7 +44,8 @@ def add_commands(commands: Subparsers) -> None:
         "--template",
         type=Path,
         metavar="FILE",
-        help="the SAM template (default: the one of this Prism checkout)",
+        help="the SAM template (default: the checkout's, found from here upwards, else "
+        "the one this installed package carries)",
     )
     common.add_argument(
         "--quiet",
@@ -49,7 +59,14 @@ def add_commands(commands: Subparsers) -> None:
     ) -> argparse.ArgumentParser:
         """The parser of ``name``, with the options both commands share, its input folders
         if it takes some (``dirs``), and ``--out`` as ``out`` says."""
-        parser = commands.add_parser(name, parents=[common], help=summary, description=description)
+        parser = commands.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=description,
+            epilog=examples(EXAMPLES[name]),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if dirs:
             parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="input folder")
         parser.add_argument("--out", "-o", type=Path, **out)
