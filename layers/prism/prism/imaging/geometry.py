@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from PIL import Image, ImageColor, ImageOps
 
-from prism.config import FocalPoint, Gravity
+from prism.config import CoverGravity, FocalPoint, Gravity
+from prism.imaging.smartcrop import smart_centering
 
 # Downscale by an integer factor (cheap box reduce) until within this factor of the target,
 # then finish with Lanczos. 3.0 is indistinguishable from a full Lanczos pass in practice.
@@ -141,14 +142,15 @@ def cover_size(size: tuple[int, int], box: tuple[int, int], *, upscale: bool) ->
 
 
 def cover(
-    image: Image.Image, box: tuple[int, int], gravity: Gravity, *, upscale: bool
+    image: Image.Image, box: tuple[int, int], gravity: CoverGravity, *, upscale: bool
 ) -> Image.Image:
     """Scale ``image`` to cover ``box`` and crop the excess, keeping the ``gravity`` side
-    (or the focal point, as near the middle as the crop allows)."""
+    (or the focal point, as near the middle as the crop allows; or with ``entropy`` or
+    ``attention``, the part ``smartcrop`` finds most interesting)."""
     size = cover_size(image.size, box, upscale=upscale)
     if size == image.size:
         return image
-    centering = _cover_centering(gravity, image.size, size)
+    centering = _cover_centering(gravity, image, size)
     return ImageOps.fit(image, size, Image.Resampling.LANCZOS, centering=centering)
 
 
@@ -189,13 +191,15 @@ def _canvas(mode: str, background: str) -> tuple[str, int | tuple[int, ...]]:
 
 
 def _cover_centering(
-    gravity: Gravity, size: tuple[int, int], target: tuple[int, int]
+    gravity: CoverGravity, image: Image.Image, target: tuple[int, int]
 ) -> tuple[float, float]:
+    if gravity == "entropy" or gravity == "attention":
+        return smart_centering(image, target, gravity)
     if not isinstance(gravity, FocalPoint):
         return CENTERING[gravity]
     # ``ImageOps.fit`` keeps the largest region with the target's aspect ratio; place it
     # so the focal point is in its middle, shifted only as far as the edges require.
-    width, height = size
+    width, height = image.size
     ratio = target[0] / target[1]
     crop_width, crop_height = min(width, height * ratio), min(height, width / ratio)
     return (
