@@ -4,6 +4,7 @@
 #   make test            lint + type-check + template checks + the pytest suite (what CI runs)
 #   make lint            ruff + mypy + import contracts (lint-imports)
 #   make template-check  cfn-lint, sam validate --lint, and a lint of the SAM-transformed template
+#   make node-test       the CDN's CloudFront Function (cdn/) with Node's test runner
 #   make sam-build       sam build, then check the layer's native code is arm64/CPython 3.13
 #                        (needs a python3.13 on the machine: PATH, pyenv, or SAM_BUILD_PYTHON=...)
 #   make bench           speed ratios and peak memory against textbook Pillow and pyvips, requests
@@ -27,6 +28,7 @@ SAM_BIN := $(SAM_VENV)/bin
 CHECKOV_VENV := .checkov-venv
 CHECKOV_BIN := $(CHECKOV_VENV)/bin
 TRANSFORMED := build/template.transformed.json
+TRANSFORMED_ON := build/template.transformed.switches-on.json
 TEMPLATE := template.yaml
 DEMO_OUTPUT ?= demo-output
 DEMO_ARGS ?=
@@ -50,7 +52,7 @@ define check_python
 		exit 1; }
 endef
 
-.PHONY: bench help venv sam-venv checkov-venv demo test lint ruff mypy imports template-check pytest sam-build sam-build-python \
+.PHONY: bench help venv sam-venv checkov-venv demo test lint ruff mypy imports template-check node-test pytest sam-build sam-build-python \
 	browser clean distclean
 
 help:
@@ -97,7 +99,7 @@ bench: venv
 	$(BIN)/python bench/cost.py --bench-json bench/results/run.json
 
 # Prerequisites run in this order; `make -k test` runs them all and reports every failure.
-test: lint template-check browser pytest
+test: lint template-check node-test browser pytest
 
 # --- checks --------------------------------------------------------------------------------
 lint: ruff mypy imports
@@ -122,14 +124,21 @@ mypy: venv
 imports: venv
 	$(BIN)/lint-imports --no-cache
 
-# checkov runs on the SAM-transformed template; every check it skips is skipped in the
+# checkov runs on the SAM-transformed template, and on a copy with every on/off parameter
+# on (it evaluates conditions with the defaults); every check it skips is skipped in the
 # template's Metadata with a one-line reason, so any new finding fails here.
 template-check: venv sam-venv checkov-venv
 	$(BIN)/cfn-lint $(TEMPLATE)
 	$(SAM_ENV) $(SAM_BIN)/sam validate --lint --template-file $(TEMPLATE)
-	$(SAM_ENV) $(SAM_BIN)/python scripts/check_template.py $(TEMPLATE) --write $(TRANSFORMED)
-	$(CHECKOV_BIN)/checkov --file $(TRANSFORMED) --framework cloudformation --skip-download \
+	$(SAM_ENV) $(SAM_BIN)/python scripts/check_template.py $(TEMPLATE) --write $(TRANSFORMED) \
+		--write-switches-on $(TRANSFORMED_ON)
+	$(CHECKOV_BIN)/checkov --file $(TRANSFORMED) --file $(TRANSFORMED_ON) --framework cloudformation --skip-download \
 		--compact --quiet
+
+# The CDN's viewer-request function (cdn/viewer-request.js). Without node it skips, loudly.
+node-test:
+	@if command -v node >/dev/null; then echo "+ node --test cdn/"; node --test cdn/; \
+	else echo "WARNING: node not found: the CDN function's tests (cdn/*.test.js) did NOT run" >&2; fi
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 pytest: venv

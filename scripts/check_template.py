@@ -10,9 +10,13 @@ It runs with the SAM CLI's tool venv (``.sam-venv``), which has both samtranslat
 cfn-lint; needs no AWS credentials or network. Exit status: 0 clean, 1 errors, 2 bad usage.
 
     .sam-venv/bin/python scripts/check_template.py [template.yaml] [--write TRANSFORMED.json]
+        [--write-switches-on TRANSFORMED_ON.json]
 
 ``--write`` also saves the transformed template (for checkov, which ``make template-check``
-runs on it).
+runs on it). checkov evaluates conditions with the parameters' defaults, so it never sees
+what an off-by-default switch (``EnableAccessLogs``, ``EnableCdn``) creates;
+``--write-switches-on`` saves a copy in which every "true"/"false" parameter defaults to
+"true", for checkov to check too.
 """
 
 from __future__ import annotations
@@ -79,18 +83,36 @@ def generated_roles(template: dict[str, Any], transformed: dict[str, Any]) -> li
     )
 
 
+_USAGE = "usage: check_template.py [template.yaml] [--write FILE] [--write-switches-on FILE]"
+
+
+def with_switches_on(transformed: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``transformed`` in which every "true"/"false" parameter defaults to "true"."""
+    copy: dict[str, Any] = json.loads(json.dumps(transformed))
+    for parameter in copy.get("Parameters", {}).values():
+        if sorted(parameter.get("AllowedValues", [])) == ["false", "true"]:
+            parameter["Default"] = "true"
+    return copy
+
+
+def _option(argv: list[str], name: str) -> tuple[Path | None, bool]:
+    """The path given after ``name`` (removed from ``argv``), and whether the usage is good."""
+    if name not in argv:
+        return None, True
+    at = argv.index(name)
+    if at + 1 >= len(argv):
+        return None, False
+    value = Path(argv[at + 1])
+    del argv[at : at + 2]
+    return value, True
+
+
 def main(argv: list[str]) -> int:
     argv = list(argv)
-    write: Path | None = None
-    if "--write" in argv:
-        at = argv.index("--write")
-        if at + 1 >= len(argv):
-            print("usage: check_template.py [template.yaml] [--write FILE]", file=sys.stderr)
-            return 2
-        write = Path(argv[at + 1])
-        del argv[at : at + 2]
-    if len(argv) > 1:
-        print("usage: check_template.py [template.yaml] [--write FILE]", file=sys.stderr)
+    write, good = _option(argv, "--write")
+    write_on, good_on = _option(argv, "--write-switches-on")
+    if not (good and good_on) or len(argv) > 1:
+        print(_USAGE, file=sys.stderr)
         return 2
     path = Path(argv[0] if argv else "template.yaml")
     if not path.is_file():
@@ -117,6 +139,9 @@ def main(argv: list[str]) -> int:
     if write is not None:
         write.parent.mkdir(parents=True, exist_ok=True)
         write.write_text(json.dumps(transformed, indent=2))
+    if write_on is not None:
+        write_on.parent.mkdir(parents=True, exist_ok=True)
+        write_on.write_text(json.dumps(with_switches_on(transformed), indent=2))
     matches = lint(json.dumps(transformed), config=ManualArgs(regions=["us-east-1"]))
     errors = [m for m in matches if m.rule.severity == "error"]
     for match in matches:

@@ -196,6 +196,14 @@ def test_conditions_decide_resources_and_values(tmp_path: Path) -> None:
     assert on.ssm_parameters["Always"].description == "a@b.c"
 
 
+def test_the_optional_cdn_is_not_emulated_but_loads(template_path: Path) -> None:
+    off = load_template(template_path)
+    assert not {"CdnDomainName", "CdnDistributionId"} & set(off.outputs)
+    on = load_template(template_path, StackContext(parameters={"EnableCdn": "true"}))
+    assert on.outputs["CdnDomainName"].endswith(".cloudfront.net")
+    assert (on.buckets, on.functions, on.roles) == (off.buckets, off.functions, off.roles)
+
+
 def test_functions_disagreeing_on_a_variable_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "template.yaml"
     functions = "".join(

@@ -43,6 +43,8 @@ class StoredObject:
     version_id: str
     metadata: dict[str, str] = field(default_factory=dict)
     content_type: str = "binary/octet-stream"
+    cache_control: str | None = None
+    content_disposition: str | None = None
 
     @property
     def etag(self) -> str:
@@ -112,13 +114,18 @@ class FakeObjects:
         run_id: str,
         order: int,
         metadata: dict[str, str],
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
     ) -> tuple[WriteResult, str | None]:
         existing = self.current.get((bucket, key))
         if existing is not None and int(existing.metadata.get(RUN_ORDER, "-1")) > order:
             return WriteResult.NEWER_EXISTS, None
         tags = {**metadata, "prism-run": run_id, RUN_ORDER: str(order)}
         self.put(bucket, key, data, tags)
-        self.current[(bucket, key)].content_type = content_type
+        stored = self.current[(bucket, key)]
+        stored.content_type = content_type
+        stored.cache_control = cache_control
+        stored.content_disposition = content_disposition
         return WriteResult.WRITTEN, self.current[(bucket, key)].etag
 
     async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool:

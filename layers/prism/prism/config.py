@@ -13,6 +13,7 @@ variant is validated, and every number, string and list a worker acts on.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -75,6 +76,12 @@ MAX_LAYOUT_BYTES = 512
 # A watermark logo's location: "s3://", a bucket name (at most 63 characters), "/" and a
 # key (at most 1,024 bytes).
 MAX_LOGO_LOCATION_BYTES = len("s3://") + 63 + 1 + MAX_KEY_BYTES
+# Characters of a Cache-Control or Content-Disposition value: S3 takes a whole request
+# header of 8 KB, and a policy or a filename needs far less than this.
+MAX_HEADER_CHARS = 1024
+# Bytes (keys and values) of an output's user metadata: S3 holds 2 KB of user-defined
+# metadata per object, and Prism's own keys (RESERVED_METADATA_PREFIX) take up to 256 of it.
+MAX_USER_METADATA_BYTES = 2048 - 256
 
 
 class ConfigError(ValueError):
@@ -185,6 +192,9 @@ Gravity = (
     ]
     | FocalPoint
 )
+# ``cover`` may also find the part to keep: ``entropy`` (the most detailed part) or
+# ``attention`` (edges, saturation and skin tones); a flat image is cropped at the centre.
+CoverGravity = Gravity | Literal["entropy", "attention"]
 
 
 class Cover(_Model):
@@ -197,7 +207,7 @@ class Cover(_Model):
     op: Literal["cover"]
     width: Dimension
     height: Dimension
-    gravity: Gravity = "center"
+    gravity: CoverGravity = "center"
     upscale: bool = False
 
 
@@ -358,12 +368,60 @@ class Animation(_Model):
     max_total_pixels: int = Field(default=100_000_000, gt=0, le=MAX_PIXELS)
 
 
+# --- HTTP headers of outputs ------------------------------------------------------------
+# What an output is served with unless the config says otherwise: outputs are cacheable
+# for a year, unchanged (see docs/image-handling.md for when that needs versioned keys).
+DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# User metadata keys Prism writes itself (prism-run, prism-run-order, prism-variant on
+# outputs; prism-job on uploads): a config's keys may not start with it.
+RESERVED_METADATA_PREFIX = "prism-"
+_METADATA_KEY = re.compile(r"[a-z0-9-]+")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+
+def _header_text(value: str) -> str:
+    """An HTTP header value as S3 stores it: printable ASCII (so no CR or LF), without
+    leading or trailing spaces (which HTTP drops)."""
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise ValueError("only printable ASCII characters (no line breaks, tabs or accents)")
+    if value != value.strip(" "):
+        raise ValueError("no leading or trailing spaces")
+    return value
+
+
+def _user_metadata(value: dict[str, str]) -> dict[str, str]:
+    for key, item in value.items():
+        if not _METADATA_KEY.fullmatch(key):
+            raise ValueError(f"key {key!r}: only lowercase letters, digits and '-'")
+        if key.startswith(RESERVED_METADATA_PREFIX):
+            raise ValueError(f"key {key!r}: keys starting {RESERVED_METADATA_PREFIX!r} are Prism's")
+        try:
+            _header_text(item)
+        except ValueError as exc:
+            raise ValueError(f"value of {key!r}: {exc}") from None
+    size = sum(len(key) + len(item) for key, item in value.items())
+    if size > MAX_USER_METADATA_BYTES:
+        raise ValueError(
+            f"at most {MAX_USER_METADATA_BYTES:,} bytes of keys and values, not {size:,}"
+        )
+    return value
+
+
+# A Cache-Control or Content-Disposition value, written as is.
+HeaderValue = Annotated[
+    str, Field(min_length=1, max_length=MAX_HEADER_CHARS), AfterValidator(_header_text)
+]
+# An output's S3 user metadata (served as ``x-amz-meta-<key>`` headers).
+UserMetadata = Annotated[dict[str, str], AfterValidator(_user_metadata)]
+
+
 # --- variants and the pipeline ---------------------------------------------------------
 class Variant(_Model):
     """One named output: transforms applied in order, then encoded as ``format``.
 
-    ``background``, ``metadata`` and ``animation`` left unset inherit the pipeline's
-    (resolved when the pipeline config is parsed, so a variant carries all it needs).
+    ``background``, ``metadata``, ``animation``, ``cache_control``, ``content_disposition``
+    and ``user_metadata`` left unset inherit the pipeline's (resolved when the pipeline
+    config is parsed, so a variant carries all it needs).
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -381,6 +439,11 @@ class Variant(_Model):
     background: Colour | None = None
     metadata: Metadata | None = None
     animation: Animation | None = None
+    # HTTP headers and S3 user metadata of the output (None: no header, or no metadata,
+    # when the variant is not part of a parsed pipeline config).
+    cache_control: HeaderValue | None = None
+    content_disposition: HeaderValue | None = None
+    user_metadata: UserMetadata | None = None
 
     @field_validator("format", mode="before")
     @classmethod
@@ -443,6 +506,9 @@ class PipelineConfig(_Model):
     background: Colour = DEFAULT_BACKGROUND
     metadata: Metadata = Field(default_factory=Metadata)
     animation: Animation = Field(default_factory=Animation)
+    cache_control: HeaderValue = DEFAULT_CACHE_CONTROL
+    content_disposition: HeaderValue | None = None  # None: no Content-Disposition header
+    user_metadata: UserMetadata = Field(default_factory=dict)
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     limits: Limits = Field(default_factory=Limits)
 
@@ -474,7 +540,14 @@ class PipelineConfig(_Model):
         # values without knowing the pipeline config.
         inherited = {
             name: info.data[name]
-            for name in ("background", "metadata", "animation")
+            for name in (
+                "background",
+                "metadata",
+                "animation",
+                "cache_control",
+                "content_disposition",
+                "user_metadata",
+            )
             if name in info.data  # absent when that field itself failed validation
         }
         return [

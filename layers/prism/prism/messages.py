@@ -62,6 +62,8 @@ class VariantTask(BaseModel):
 
 # S3 user metadata that puts an uploaded object into a job (``prism submit`` sets it).
 JOB_METADATA_KEY = "prism-job"
+# S3 user metadata of an output: the variant it is.
+VARIANT_METADATA_KEY = "prism-variant"
 
 
 class BackfillRequest(BaseModel):

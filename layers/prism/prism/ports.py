@@ -70,6 +70,8 @@ class Objects(Protocol):
         run_id: str,
         order: int,
         metadata: dict[str, str],
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
     ) -> tuple[WriteResult, str | None]: ...
 
     async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool: ...

@@ -32,7 +32,7 @@ from prism.imaging import (
 )
 from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
-from prism.messages import SourceRef, VariantTask
+from prism.messages import VARIANT_METADATA_KEY, SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_time
 from prism.outcomes import Outcomes, rejection_record, variant_record
 from prism.ports import Jobs, Objects, ProcessingLog, RecordResult, WriteResult
@@ -344,7 +344,12 @@ class Worker:
                 content_type=rendered.content_type,
                 run_id=task.run_id,
                 order=task.run_order,
-                metadata={"prism-variant": task.variant.name},
+                metadata={
+                    **(task.variant.user_metadata or {}),
+                    VARIANT_METADATA_KEY: task.variant.name,
+                },
+                cache_control=task.variant.cache_control,
+                content_disposition=task.variant.content_disposition,
             )
         if written is WriteResult.NEWER_EXISTS:
             newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")

@@ -443,6 +443,8 @@ class _Builder:
             "AWS::Logs::LogGroup": {"Arn": self._arn("logs", f"log-group:{name}:*")},
             "AWS::SNS::Topic": {"TopicArn": self._arn("sns", name)},
             "AWS::Lambda::Function": {"Arn": self._arn("lambda", f"function:{name}")},
+            # Not emulated (EnableCdn): a name for the outputs that refer to it.
+            "AWS::CloudFront::Distribution": {"DomainName": f"{name.lower()}.cloudfront.net"},
         }
         try:
             return attributes[kind][attribute]

@@ -93,13 +93,23 @@ class ObjectStore:
         run_id: str,
         order: int,
         metadata: dict[str, str],
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
     ) -> tuple[WriteResult, str | None]:
         """Write an output unless a later run's output is there; the result and new ETag.
 
         Every write is conditional on what was read (``If-None-Match: *`` for a new key,
         ``If-Match`` on the existing ETag otherwise) and re-checked when S3 refuses it, so
-        no interleaving lets an older run's bytes land after a newer run's."""
+        no interleaving lets an older run's bytes land after a newer run's.
+
+        ``metadata`` is the output's user metadata, the run's keys added; ``cache_control``
+        and ``content_disposition`` are its headers (None: not set)."""
         tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
+        headers: dict[str, str] = {}
+        if cache_control is not None:
+            headers["CacheControl"] = cache_control
+        if content_disposition is not None:
+            headers["ContentDisposition"] = content_disposition
         for _ in range(WRITE_ATTEMPTS):
             existing = await self.head(bucket, key)
             if existing is not None and output_order(existing) > order:
@@ -114,6 +124,7 @@ class ObjectStore:
                     Body=data,
                     ContentType=content_type,
                     Metadata=tags,
+                    **headers,
                     **condition,
                 )
             except ClientError as exc:
