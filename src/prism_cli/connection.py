@@ -1,5 +1,6 @@
 """The connection file: how ``prism stack up`` (:mod:`prism_cli.local.server`) tells the
-job commands (:mod:`prism_cli.jobs.target`) where its local stack is."""
+job commands (:mod:`prism_cli.jobs.target`) and ``prism stack sam-env`` / ``prism event``
+(:mod:`prism_cli.local.sam_env`) where its local stack is."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from prism_cli.errors import UserError
 
 CONNECTION_FILE = Path(".prism") / "local-stack.json"
 CONNECTION_VERSION = 1
@@ -54,3 +58,31 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def find_connection_file(start: Path | None = None) -> Path | None:
+    """The connection file in ``start`` (default: the current folder) or a folder above."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in [folder, *folder.parents]:
+        path = candidate / CONNECTION_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def read_connection_document(path: Path) -> dict[str, Any]:
+    """The connection file at ``path``, parsed: a UserError if it cannot be read, is not
+    one, or names a ``prism stack up`` that is no longer running."""
+    try:
+        document: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    if not isinstance(document, dict) or document.get("version") != CONNECTION_VERSION:
+        raise UserError(f"{path} is not a prism connection file (version {CONNECTION_VERSION})")
+    pid = document.get("pid")
+    if isinstance(pid, int) and not process_alive(pid):
+        raise UserError(
+            f"the local stack of {path} is not running (process {pid} is gone); "
+            "run `prism stack up` again (its state was in memory and is lost)"
+        )
+    return document

@@ -11,24 +11,28 @@ import pytest
 from prism.jobs import JobRecord
 from prism.records import SourceRecord, VariantRecord
 from prism_cli.jobs import pull
+from prism_cli.jobs.downloads import local_output_path
 from prism_cli.jobs.log import JobRecords
 from prism_cli.jobs.processing_log import ProcessingLog
-from prism_cli.run.output_keys import local_output_path as run_output_path
 
 
 @pytest.mark.parametrize(
-    ("key", "prefix"),
+    ("key", "prefix", "expected"),
     [
-        ("photos/a_web.webp", ""),
-        ("renditions/photos/trip/b_thumb.jpg", "renditions"),
-        ("renditions/photos/b.jpg", "/renditions/"),
-        ("other/photos/b.jpg", "renditions"),
-        ("../escape.jpg", ""),
-        ("renditions/", "renditions"),
+        ("photos/a_web.webp", "", "photos/a_web.webp"),
+        ("renditions/photos/trip/b_thumb.jpg", "renditions", "photos/trip/b_thumb.jpg"),
+        ("renditions/photos/b.jpg", "/renditions/", "photos/b.jpg"),
+        ("other/photos/b.jpg", "renditions", "other/photos/b.jpg"),
+        ("../escape.jpg", "", None),
+        ("renditions/", "renditions", None),
     ],
 )
-def test_pull_lays_outputs_out_as_prism_run_does(tmp_path: Path, key: str, prefix: str) -> None:
-    assert pull.local_output_path(tmp_path, key, prefix) == run_output_path(tmp_path, key, prefix)
+def test_pull_lays_outputs_out_as_prism_run_does(
+    tmp_path: Path, key: str, prefix: str, expected: str | None
+) -> None:
+    # The layout both commands use (prism_cli.jobs.downloads).
+    path = local_output_path(tmp_path, key, prefix)
+    assert path == (None if expected is None else tmp_path / expected)
 
 
 class _Body:

@@ -12,9 +12,9 @@ from prism.config import parse_config
 from prism.keys import COLLISION_FREE_OUTPUT_KEY
 from prism_cli.config_files import read_config_file
 from prism_cli.errors import UserError
+from prism_cli.jobs.downloads import local_output_path, prepare_output_folder
 from prism_cli.jobs.inputs import scan_folders
-from prism_cli.run.out_folder import prepare_output_folder
-from prism_cli.run.output_keys import check_output_keys, local_output_path
+from prism_cli.run.output_keys import check_output_keys
 from prism_cli.run.watermark_logos import Logo, find_logos
 
 VARIANTS = "variants:\n  - {name: thumbnail}\n  - {name: web, format: WEBP}\n"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from prism_cli.arguments import Handler, Subparsers, positive_int
+from prism_cli.arguments import Handler, Subparsers, examples, positive_int
 from prism_cli.jobs import commands as job
 from prism_cli.jobs.redrive import QUEUE_CHOICES
 
@@ -40,10 +40,8 @@ EXAMPLES = {
 def _help_text(name: str, handler: Handler) -> tuple[str | None, str | None]:
     """A command's description (its handler's docstring) and epilog (its examples)."""
     description = inspect.cleandoc(handler.__doc__) if handler.__doc__ else None
-    examples = EXAMPLES.get(name)
-    if examples is None:
-        return description, None
-    return description, "examples:\n" + "\n".join(f"  {line}" for line in examples.splitlines())
+    lines = EXAMPLES.get(name)
+    return description, None if lines is None else examples(lines)
 
 
 @contextmanager

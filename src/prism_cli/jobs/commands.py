@@ -38,6 +38,7 @@ from prism_cli.exit_codes import (
 )
 from prism_cli.interrupts import Interrupts, interactive
 from prism_cli.jobs.display import format_duration, snapshot_view
+from prism_cli.jobs.downloads import prepare_output_folder
 from prism_cli.jobs.feed import BackfillFeeder, Feeder, UploadFeeder, UploadItem, list_sources
 from prism_cli.jobs.ids import check_job_id, create_job, new_job_id
 from prism_cli.jobs.inputs import check_input_folders, scan_folders
@@ -58,7 +59,7 @@ from prism_cli.jobs.monitor import (
     final_view,
 )
 from prism_cli.jobs.processing_log import ProcessingLog
-from prism_cli.jobs.pull import PullResult, prepare_output_folder, pull_job
+from prism_cli.jobs.pull import PullResult, pull_job
 from prism_cli.jobs.redrive import RedriveResult, queue_names, redrive_pairs
 from prism_cli.jobs.redrive import redrive as redrive_queue
 from prism_cli.jobs.s3_urls import S3Location, s3_url

@@ -6,27 +6,24 @@ without the config's output prefix), and the log is the job's log in ``prism run
 shape: sources as ``s3://`` URLs, outputs relative to ``DIR``, and a variant whose
 download failed logged as ``download_failed`` with the reason.
 
-The job commands may not import :mod:`prism_cli.run` (an import contract), so the layout
-(:func:`local_output_path`), the folder check and the streamed, threaded downloads are
-this module's own; tests/unit/test_cli_pull.py checks the layout against ``prism run``'s.
+The layout, the folder check and the downloads are ``prism run``'s own
+(:mod:`prism_cli.jobs.downloads`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prism.jobs import JobRecord
 from prism.records import VariantStatus
-from prism_cli.errors import UserError, aws_error
+from prism_cli.jobs.downloads import (
+    DOWNLOAD_FAILED,
+    Download,
+    download_all,
+    local_output_path,
+)
 from prism_cli.jobs.log import (
     JobRecords,
     add_outcome,
@@ -41,82 +38,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 LOG_NAME = "processing_log.json"
-DOWNLOAD_FAILED = "download_failed"  # as prism run logs it
-_IO_THREADS = 16
-_CHUNK_BYTES = 1024 * 1024
-
-
-# --- where outputs go, and fetching them ------------------------------------------------------
-def local_output_path(out: Path, output_key: str, output_prefix: str) -> Path | None:
-    """Where the output ``output_key`` goes under ``out``, as in ``prism run``: the key
-    without the config's output prefix. None for a key that would leave ``out``."""
-    relative = output_key
-    prefix = output_prefix.strip("/")
-    if prefix and relative.startswith(prefix + "/"):
-        relative = relative[len(prefix) + 1 :]
-    parts = [part for part in PurePosixPath(relative).parts if part not in ("", "/")]
-    if not parts or any(part in (".", "..") for part in parts):
-        return None
-    return out.joinpath(*parts)
-
-
-def prepare_output_folder(out: Path) -> None:
-    """Create ``out`` and check that files can be written in it; a UserError if not."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out, prefix=".prism-write-check-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
-
-
-@dataclass(frozen=True)
-class Download:
-    key: str  # in the output bucket
-    destination: Path
-
-
-def download_all(
-    s3: S3Client, bucket: str, downloads: Sequence[Download], threads: int = _IO_THREADS
-) -> dict[Download, str]:
-    """Fetch every object to its destination, streamed, one failure never stopping the
-    others; the error of each one that failed."""
-
-    def fetch(item: Download) -> str | None:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=item.key)["Body"]
-            try:
-                _write(body, item.destination)
-            finally:
-                body.close()
-        except OSError as exc:
-            name = exc.filename if isinstance(exc.filename, str) else str(item.destination)
-            return f"{exc.strerror or exc}: {name}"
-        except ClientError as exc:
-            return aws_error(exc)
-        except BotoCoreError as exc:
-            return str(exc)
-        return None
-
-    if not downloads:
-        return {}
-    with ThreadPoolExecutor(min(threads, len(downloads))) as pool:
-        results = list(pool.map(fetch, downloads))
-    return {item: error for item, error in zip(downloads, results, strict=True) if error}
-
-
-def _write(body: Any, destination: Path) -> None:
-    """Stream ``body`` into ``destination``; no partial file is left if that fails."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with destination.open("wb") as file:
-            shutil.copyfileobj(body, file, _CHUNK_BYTES)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            destination.unlink(missing_ok=True)
-        raise
 
 
 # --- a job's outputs and log ---------------------------------------------------------------------

@@ -13,14 +13,12 @@ CLI names an endpoint.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -29,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from prism.jobs import JobRecord
 from prism.settings import Settings
 from prism_cli.aws_env import applied_environment, endpoint_environment
-from prism_cli.connection import CONNECTION_FILE, CONNECTION_VERSION, process_alive
+from prism_cli.connection import CONNECTION_FILE, find_connection_file, read_connection_document
 from prism_cli.errors import UserError
 
 STACK_VARIABLE = "PRISM_STACK"
@@ -123,29 +121,8 @@ REQUIRED_OUTPUTS = tuple(v.name for v in vars(StackTarget).values() if isinstanc
 
 
 # --- the connection file -------------------------------------------------------------------
-def find_connection_file(start: Path | None = None) -> Path | None:
-    """The connection file in ``start`` (default: the current folder) or a folder above."""
-    folder = (start or Path.cwd()).resolve()
-    for candidate in [folder, *folder.parents]:
-        path = candidate / CONNECTION_FILE
-        if path.is_file():
-            return path
-    return None
-
-
 def read_connection_file(path: Path) -> StackTarget:
-    try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    if not isinstance(document, dict) or document.get("version") != CONNECTION_VERSION:
-        raise UserError(f"{path} is not a prism connection file (version {CONNECTION_VERSION})")
-    pid = document.get("pid")
-    if isinstance(pid, int) and not process_alive(pid):
-        raise UserError(
-            f"the local stack of {path} is not running (process {pid} is gone); "
-            "run `prism stack up` again (its state was in memory and is lost)"
-        )
+    document = read_connection_document(path)
     try:
         target = StackTarget(
             stack_name=str(document["stack_name"]),

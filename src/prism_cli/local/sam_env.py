@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from prism_cli.aws_env import DUMMY_CREDENTIALS
-from prism_cli.connection import CONNECTION_FILE, CONNECTION_VERSION, process_alive
+from prism_cli.connection import find_connection_file, read_connection_document
 from prism_cli.errors import UserError
 
 if TYPE_CHECKING:
@@ -68,25 +68,10 @@ class RunningStack:
 
 def running_stack(start: Path | None = None) -> RunningStack:
     """The local stack whose connection file is in ``start`` (default: cwd) or above."""
-    folder = (start or Path.cwd()).resolve()
-    path = next(
-        (c / CONNECTION_FILE for c in [folder, *folder.parents] if (c / CONNECTION_FILE).is_file()),
-        None,
-    )
+    path = find_connection_file(start)
     if path is None:
         raise UserError(_NO_STACK)
-    try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    if not isinstance(document, dict) or document.get("version") != CONNECTION_VERSION:
-        raise UserError(f"{path} is not a prism connection file (version {CONNECTION_VERSION})")
-    pid = document.get("pid")
-    if isinstance(pid, int) and not process_alive(pid):
-        raise UserError(
-            f"the local stack of {path} is not running (process {pid} is gone); "
-            "run `prism stack up` again"
-        )
+    document = read_connection_document(path)
     try:
         template = document.get("template")
         return RunningStack(

@@ -10,7 +10,6 @@ extension; ``prism.keys.COLLISION_FREE_OUTPUT_KEY`` keeps it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
 
 from prism.config import PipelineConfig
 from prism.keys import COLLISION_FREE_OUTPUT_KEY
@@ -57,17 +56,3 @@ def check_output_keys(
         + (f"; ... {more} more" if more > 0 else "")
         + f". To keep them apart, {fix}"
     )
-
-
-def local_output_path(out: Path, output_key: str, output_prefix: str) -> Path | None:
-    """Where the output ``output_key`` goes under ``out``: the key without the config's
-    output prefix (for the default layout ``out/<label>/<folders>/<stem>_<variant>.<ext>``).
-    None for a key that would leave ``out``."""
-    relative = output_key
-    prefix = output_prefix.strip("/")
-    if prefix and relative.startswith(prefix + "/"):
-        relative = relative[len(prefix) + 1 :]
-    parts = [part for part in PurePosixPath(relative).parts if part not in ("", "/")]
-    if not parts or any(part in (".", "..") for part in parts):
-        return None
-    return out.joinpath(*parts)

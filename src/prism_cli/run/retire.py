@@ -40,8 +40,7 @@ from prism.aws.processing_table import ProcessingTable
 from prism.messages import VariantTask
 from prism.records import VariantStatus
 from prism.uploads import uploads_in
-from prism_cli.run.downloads import Download, download_all
-from prism_cli.run.output_keys import local_output_path
+from prism_cli.jobs.downloads import Download, download_all, local_output_path
 from prism_cli.run.run_log import RunPlace
 
 if TYPE_CHECKING:

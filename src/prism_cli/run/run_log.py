@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING
 
 from prism.config import PipelineConfig
 from prism.records import SourceRecord, VariantRecord, VariantStatus
+from prism_cli.jobs.downloads import DOWNLOAD_FAILED, Download, download_all, local_output_path
 from prism_cli.jobs.inputs import InputFile
 from prism_cli.jobs.log import JobRecords, Outcome, add_outcome, source_outcome, variant_entry
 from prism_cli.jobs.processing_log import ProcessingLog, VariantEntry
 from prism_cli.run.dead_letters import DeadLetters
-from prism_cli.run.downloads import DOWNLOAD_FAILED, Download, download_all
 from prism_cli.run.local_paths import LocalPaths
-from prism_cli.run.output_keys import local_output_path
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

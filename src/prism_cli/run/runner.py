@@ -42,6 +42,7 @@ from prism_cli.config_files import load_config
 from prism_cli.errors import UserError
 from prism_cli.exit_codes import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK
 from prism_cli.interrupts import Interrupts, interactive
+from prism_cli.jobs.downloads import prepare_output_folder
 from prism_cli.jobs.feed import UploadFeeder, UploadItem
 from prism_cli.jobs.ids import create_job, new_job_id
 from prism_cli.jobs.inputs import InputFile, scan_folders
@@ -59,7 +60,7 @@ from prism_cli.local.stack import LocalStack, local_environment
 from prism_cli.local.template import find_template, load_template
 from prism_cli.report import write_report
 from prism_cli.run.dead_letters import read_dead_letters
-from prism_cli.run.out_folder import check_folders, prepare_output_folder
+from prism_cli.run.out_folder import check_folders
 from prism_cli.run.output_keys import check_output_keys
 from prism_cli.run.retire import Retirement
 from prism_cli.run.run_log import RunPlace, fill_run_log

@@ -1,4 +1,7 @@
-"""Download a local run's outputs into ``--out``, one failure never stopping the others.
+"""Outputs on disk, for ``prism run`` and ``prism pull``: the ``--out`` folder, where each
+output goes in it, and the downloads, one failure never stopping the others.
+
+An output goes to its key without the config's output prefix (:func:`local_output_path`).
 
 An output can fail to land on disk for reasons of its own (a file name longer than the
 file system allows, a full disk, a path taken by a folder); that variant is then logged as
@@ -12,15 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prism_cli.errors import aws_error
+from prism_cli.errors import UserError, aws_error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,6 +32,37 @@ if TYPE_CHECKING:
 DOWNLOAD_FAILED = "download_failed"
 _IO_THREADS = 16
 _CHUNK_BYTES = 1024 * 1024
+
+
+def prepare_output_folder(out: Path) -> None:
+    """Create ``out`` (and its parents) and check that files can be written in it; a
+    UserError saying why not otherwise."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    existing = next((parent for parent in out.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir() and not out.exists():
+        raise UserError(f"--out {out}: {existing} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # Writing is the only reliable test (permissions, read-only mounts, /proc, ACLs).
+        with tempfile.TemporaryFile(dir=out, prefix=".prism-write-check-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
+
+
+def local_output_path(out: Path, output_key: str, output_prefix: str) -> Path | None:
+    """Where the output ``output_key`` goes under ``out``: the key without the config's
+    output prefix (for the default layout ``out/<label>/<folders>/<stem>_<variant>.<ext>``).
+    None for a key that would leave ``out``."""
+    relative = output_key
+    prefix = output_prefix.strip("/")
+    if prefix and relative.startswith(prefix + "/"):
+        relative = relative[len(prefix) + 1 :]
+    parts = [part for part in PurePosixPath(relative).parts if part not in ("", "/")]
+    if not parts or any(part in (".", "..") for part in parts):
+        return None
+    return out.joinpath(*parts)
 
 
 @dataclass(frozen=True)
