@@ -478,9 +478,21 @@ def _check_outputs(
         if output_key not in outputs:
             report.missing_outputs += 1
             report.violate(f"{record.key}: variant {record.variant} is done, {output_key} missing")
+    # A source's manifest: only its current run's, once that run is announced with a done
+    # variant (a run that ended all failed has none).
+    manifests = {
+        source.manifest_key: source
+        for source in table.sources.values()
+        if source.manifest_key and source.announced_at
+    }
     for output_key, metadata in outputs.items():
         owner = done_outputs.get(output_key)
         run = metadata.get("prism-run")
+        if output_key in manifests:
+            if run != manifests[output_key].run_id:
+                report.stale_outputs += 1
+                report.violate(f"manifest {output_key} is from run {run}, not the source's")
+            continue
         if owner is None:
             report.stale_outputs += 1
             report.violate(f"output {output_key} (run {run}) has no done record")

@@ -141,3 +141,31 @@ def test_worker_event(local_stack: LocalStack) -> None:
         TableName=table, Key={"pk": {"S": f"JOB#{task.job_id}"}, "sk": {"S": "JOB"}}
     )["Item"]
     assert from_item(JobRecord, job_after).status == "complete"
+
+
+def test_fanout_delete_event(local_stack: LocalStack) -> None:
+    """The sample deletion (a delete marker) of a rendered source takes its outputs."""
+    bucket = put_source(local_stack)
+    etag = local_stack.clients.s3.head_object(Bucket=bucket, Key=SOURCE_KEY)["ETag"].strip('"')
+    upload = load_event("fanout-upload.json")
+    notification = json.loads(upload["Records"][0]["body"])
+    notification["Records"][0]["s3"]["object"]["eTag"] = etag
+    upload["Records"][0]["body"] = json.dumps(notification)
+    fanout = importlib.import_module("fanout_handler").handler
+    assert fanout(upload, context(local_stack, "FanoutFunction")) == {"batchItemFailures": []}
+    output = local_stack.bucket_name("OutputBucket")
+    # An output of the upload, as its worker would have written it.
+    local_stack.clients.s3.put_object(
+        Bucket=output, Key="holiday photos/beach (2)_web.webp", Body=b"RIFF", Metadata={}
+    )
+    local_stack.clients.s3.delete_object(Bucket=bucket, Key=SOURCE_KEY)
+
+    response = fanout(load_event("fanout-delete.json"), context(local_stack, "FanoutFunction"))
+
+    assert response == {"batchItemFailures": []}
+    assert "Contents" not in local_stack.clients.s3.list_objects_v2(Bucket=output)
+    item = local_stack.clients.dynamodb.get_item(
+        TableName=local_stack.environment["PRISM_TABLE_NAME"],
+        Key={"pk": {"S": f"SOURCE#{bucket}/{SOURCE_KEY}"}, "sk": {"S": "SOURCE"}},
+    )["Item"]
+    assert from_item(SourceRecord, item).status == "deleted"

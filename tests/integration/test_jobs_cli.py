@@ -36,7 +36,14 @@ from prism_cli.main import main
 from prism_cli.report import REPORT_NAME
 from support.cli import PRISM, child_env, one_line_error, prism, start_prism, user_error
 from support.images import image_bytes, image_file
-from support.pipeline import create_job, job_progress, output_keys, output_objects, with_jobs
+from support.pipeline import (
+    create_job,
+    job_progress,
+    output_json,
+    output_keys,
+    output_objects,
+    with_jobs,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
@@ -309,7 +316,7 @@ def test_backfill_renders_existing_objects_and_missing_only_adds_a_new_variant(
     assert progress.job.kind == "backfill" and progress.job.status == "complete"
     assert progress.job.expected_sources == len(keys)  # no folder, no empty object
     assert progress.counters.variants_done == len(keys) * 2
-    before = output_objects(local_stack)
+    before = variant_objects(local_stack)
     assert len(before) == len(keys) * 2
 
     # A new variant in the config; --missing-only renders just that one.
@@ -320,15 +327,24 @@ def test_backfill_renders_existing_objects_and_missing_only_adds_a_new_variant(
     progress = job_progress(local_stack, "fill-tiny")
     assert progress.job.status == "complete"
     assert progress.counters.variants_done == len(keys)
-    after = output_objects(local_stack)
+    after = variant_objects(local_stack)
     new = set(after) - set(before)
     assert len(new) == len(keys) and all("_tiny." in key for key in new)
     assert {key: after[key] for key in before} == before  # nothing rewritten
+    # The manifest lists the source's variants of both runs.
+    manifest = output_json(local_stack, "library/a_manifest.json")
+    assert [v["name"] for v in manifest["variants"]] == ["thumbnail", "tiny", "web"]
     capsys.readouterr()
 
     # --variants picks variants by name; an unknown name is a one-line error.
     assert main(["backfill", library, "--variants", "thumbnail,nope"]) == 2
     one_line_error(capsys.readouterr().err, "'nope'", "thumbnail, web, tiny")
+
+
+def variant_objects(stack: LocalStack) -> dict[str, Any]:
+    """The output bucket's variants (not the manifests, rewritten by every run)."""
+    variants = output_keys(stack)
+    return {key: modified for key, modified in output_objects(stack).items() if key in variants}
 
 
 def test_backfill_dry_run_creates_nothing(

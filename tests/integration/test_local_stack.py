@@ -81,9 +81,11 @@ def test_names_and_environment_follow_the_stack_name(template_path: Path) -> Non
 def test_parameter_overrides_reach_notifications_and_environment(template_path: Path) -> None:
     template = load_template(template_path, StackContext(parameters={"UploadPrefix": "in/"}))
 
-    (notification,) = template.bucket("InputBucket").queue_notifications
-    assert notification.prefix == "in/"
-    assert notification.queue == "UploadsQueue"
+    created, removed = template.bucket("InputBucket").queue_notifications
+    assert (created.event, removed.event) == ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+    for notification in (created, removed):
+        assert notification.prefix == "in/"
+        assert notification.queue == "UploadsQueue"
     assert template.function("FanoutFunction").environment["PRISM_UPLOAD_PREFIX"] == "in/"
     with pytest.raises(TemplateError, match="NoSuchParameter"):
         load_template(template_path, StackContext(parameters={"NoSuchParameter": "x"}))

@@ -57,13 +57,16 @@ POLLER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttrib
 # Granted for code paths this scenario does not reach (a redrive after exhausted retries),
 # each with the code that makes the call: the test fails if that code is gone.
 ROOT = Path(__file__).resolve().parents[2]
-PROCESSING_TABLE = ROOT / "layers" / "prism" / "prism" / "aws" / "processing_table.py"
+LAYER = ROOT / "layers" / "prism" / "prism"
+PROCESSING_TABLE = LAYER / "aws" / "processing_table.py"
 RARE_CALLS = {
     # A redriven upload that had exhausted its retries takes back its RUN# record.
-    ("FanoutFunction", "dynamodb:DeleteItem"): "def _undo_exhausted",
+    ("FanoutFunction", "dynamodb:DeleteItem"): (PROCESSING_TABLE, "def _undo_exhausted"),
     # A redriven variant that fails again: its source's counters do not change.
-    ("FanoutFunction", "dynamodb:ConditionCheckItem"): "def _replace_exhausted",
-    ("WorkerFunction", "dynamodb:ConditionCheckItem"): "def _replace_exhausted",
+    ("FanoutFunction", "dynamodb:ConditionCheckItem"): (PROCESSING_TABLE, "def _replace_exhausted"),
+    ("WorkerFunction", "dynamodb:ConditionCheckItem"): (PROCESSING_TABLE, "def _replace_exhausted"),
+    # The fan-out writes a manifest when its own rejection is a source's last outcome.
+    ("FanoutFunction", "s3:PutObject"): (LAYER / "announce.py", "def _write_manifest"),
 }
 
 _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
@@ -132,6 +135,12 @@ class Recorder:
             yield f"sqs:{action}", self._arn("sqs", name)
         elif service == "ssm":
             yield f"ssm:{operation}", self._arn("ssm", f"parameter/{params['Name'].lstrip('/')}")
+        elif service == "events":
+            for entry in params["Entries"]:
+                yield (
+                    f"events:{operation}",
+                    self._arn("events", f"event-bus/{entry['EventBusName']}"),
+                )
         else:
             yield f"{service}:{operation}", "*"
 
@@ -177,12 +186,14 @@ def platform_calls(template: StackTemplate, function: FunctionSpec, role: RoleSp
     assert log_group.endswith(f"-{function.logical_id.removesuffix('Function').lower()}:*")
     calls = {Call(function.logical_id, action, log_group) for action in LOG_ACTIONS}
     calls |= {Call(function.logical_id, action, "*") for action in TRACE_ACTIONS}
-    code = PROCESSING_TABLE.read_text()
-    for (name, action), where in RARE_CALLS.items():
+    for (name, action), (path, where) in RARE_CALLS.items():
         if name == function.logical_id:
-            assert where in code, f"{action} is granted for {where}, which is gone"
-            table = template.table("ProcessingTable").arn
-            calls.add(Call(name, action, table))
+            assert where in path.read_text(), f"{action} is granted for {where}, which is gone"
+            if action.startswith("s3:"):
+                resource = f"{template.bucket('OutputBucket').arn}/any/key_manifest.json"
+            else:
+                resource = template.table("ProcessingTable").arn
+            calls.add(Call(name, action, resource))
     for event in function.sqs_events:
         queue = template.queue(event.queue).arn
         calls |= {Call(function.logical_id, action, queue) for action in POLLER_ACTIONS}
@@ -280,6 +291,9 @@ def test_each_role_allows_exactly_the_calls_its_function_makes(
         QueueUrl=stack.queue_url("UploadsQueue"), MessageBody=request.model_dump_json()
     )
     with_jobs(stack, lambda jobs: jobs.seal("fill", 1))
+    run_recorded(stack)
+    # A deleted source: the fan-out removes its outputs and marks its records.
+    s3.delete_object(Bucket=bucket, Key="uploads/c.jpg")
     run_recorded(stack)
     for job_id in ("sealed", "fill"):
         assert job_progress(stack, job_id).job.status == JobStatus.COMPLETE, job_id

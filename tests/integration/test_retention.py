@@ -67,7 +67,7 @@ def test_finished_records_and_the_ended_job_expire_and_claims_and_sources_never(
         by_kind.setdefault(kind, []).append(item)
     counts = {kind: len(found) for kind, found in by_kind.items()}
     assert counts.pop("SHARD") in (1, 2)  # the sources' shards
-    assert counts == {"SOURCE": 2, "VARIANT": 6, "JOB": 1, "CLAIM": 6}
+    assert counts == {"SOURCE": 2, "VARIANT": 6, "JOB": 1, "CLAIM": 8}  # 6 outputs, 2 manifests
     soon = time.time() + retention * DAY
     (job,) = by_kind["JOB"]
     assert job["status"] == JobStatus.COMPLETE

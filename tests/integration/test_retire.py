@@ -79,14 +79,18 @@ def test_finished_sources_are_downloaded_and_removed_from_the_stack(
         config.output_key_for(key, variant, upload_prefix)
         for key in rendered
         for variant in config.variants
-    }
+    } | {config.manifest_key_for(key, upload_prefix) for key in rendered}
     assert {d.key for d in retirement.downloaded} == expected
     assert all(error is None for error in retirement.downloaded.values())
     for download in retirement.downloaded:
         assert download.destination.is_file() and download.destination.stat().st_size > 0
         assert download.destination.is_relative_to(out)
     # Only the outputs of the upload that is not the run's are left.
-    assert sorted(versions(stack, output_bucket)) == ["other/c_small.jpg", "other/c_web.webp"]
+    assert sorted(versions(stack, output_bucket)) == [
+        "other/c_manifest.json",
+        "other/c_small.jpg",
+        "other/c_web.webp",
+    ]
     # Each released upload's version is gone, and no delete marker left in its place.
     assert versions(stack, input_bucket) == ["uploads/other/c.jpg"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 T = TypeVar("T")
+# The manifest of a source sits next to its variants (prism.keys.manifest_key).
+MANIFEST_SUFFIX = "_manifest.json"
 Table = TypeVar("Table", JobTable, ProcessingTable)
 
 THREE_VARIANTS = """
@@ -149,7 +152,24 @@ def output_objects(stack: LocalStack) -> dict[str, datetime]:
 
 
 def output_keys(stack: LocalStack) -> set[str]:
-    return set(output_objects(stack))
+    """The variants in the output bucket (the sources' manifests aside: manifest_keys)."""
+    return {key for key in output_objects(stack) if not key.endswith(MANIFEST_SUFFIX)}
+
+
+def manifest_keys(stack: LocalStack) -> set[str]:
+    return {key for key in output_objects(stack) if key.endswith(MANIFEST_SUFFIX)}
+
+
+def output_json(stack: LocalStack, key: str) -> Any:
+    body = stack.clients.s3.get_object(Bucket=stack.bucket_name("OutputBucket"), Key=key)["Body"]
+    return json.loads(body.read())
+
+
+def prism_events(stack: LocalStack) -> list[dict[str, Any]]:
+    """The events published since the last call (EventBridge's rule routes them to the
+    stack's events queue), oldest first."""
+    events = [json.loads(message["Body"]) for message in drain(stack, "EventsQueue")]
+    return sorted(events, key=lambda event: str(event["time"]))
 
 
 def output_image(stack: LocalStack, key: str) -> Image.Image:

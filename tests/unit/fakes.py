@@ -26,6 +26,7 @@ from prism.jobs import (
 from prism.messages import VariantTask
 from prism.ports import ObjectHead, RecordResult, Registration, WriteResult
 from prism.records import (
+    SourceFacts,
     SourceRecord,
     SourceStatus,
     VariantRecord,
@@ -164,6 +165,8 @@ class FakeTable:
     claims: dict[tuple[str, str], str] = field(default_factory=dict)
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     counters: dict[str, JobCounters] = field(default_factory=dict)
+    # Announcements claimed, and when: (bucket, key, run id, past) or ("job", id, "", False).
+    announcing: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
     # record_variants calls (each one transaction in DynamoDB).
     batched_writes: int = 0
 
@@ -172,7 +175,7 @@ class FakeTable:
 
     # --- ProcessingLog ---------------------------------------------------------------------
     async def register_source(
-        self, record: SourceRecord, counters: JobCounters
+        self, record: SourceRecord, counters: JobCounters, *, expires_at: int | None = None
     ) -> tuple[Registration, SourceRecord]:
         source_id = (record.bucket, record.key)
         current = self.sources.get(source_id)
@@ -244,7 +247,10 @@ class FakeTable:
         return RecordResult.COUNTED
 
     async def record_variants(
-        self, records: Sequence[VariantRecord], seen: SourceRecord
+        self,
+        records: Sequence[VariantRecord],
+        seen: SourceRecord,
+        original: SourceFacts | None = None,
     ) -> SourceRecord | None:
         self.batched_writes += 1
         source = self.sources.get((seen.bucket, seen.key))
@@ -256,18 +262,28 @@ class FakeTable:
             for r in records
         ):
             return None
-        await self.mark_loaded(seen.bucket, seen.key, seen.run_id, seen.job_id, seen.shard)
+        await self.mark_loaded(
+            seen.bucket, seen.key, seen.run_id, seen.job_id, seen.shard, original
+        )
         for record in records:
             assert await self.record_variant(record) is RecordResult.COUNTED
         await self.settle_source(seen.bucket, seen.key, seen.run_id)
         return self.sources[(seen.bucket, seen.key)]
 
     async def mark_loaded(
-        self, bucket: str, key: str, run_id: str, job_id: str, shard: int
+        self,
+        bucket: str,
+        key: str,
+        run_id: str,
+        job_id: str,
+        shard: int,
+        original: SourceFacts | None = None,
     ) -> None:
         source = self.sources.get((bucket, key))
         if source is not None and source.run_id == run_id and source.loaded_at is None:
-            self.sources[(bucket, key)] = replace(source, loaded_at=utc_now())
+            self.sources[(bucket, key)] = replace(
+                source, loaded_at=utc_now(), original=original or source.original
+            )
             self._count(job_id, JobCounters(sources_loaded=1))
 
     async def settle_source(self, bucket: str, key: str, run_id: str) -> bool:
@@ -295,6 +311,41 @@ class FakeTable:
 
     async def claim_output(self, bucket: str, key: str, source_id: str) -> str:
         return self.claims.setdefault((bucket, key), source_id)
+
+    async def claim_owners(self, bucket: str, keys: Sequence[str]) -> dict[str, str]:
+        return {k: self.claims[(bucket, k)] for k in keys if (bucket, k) in self.claims}
+
+    async def get_past_run(self, bucket: str, key: str, run_id: str) -> SourceRecord | None:
+        return self.past_runs.get((bucket, key, run_id))
+
+    async def mark_announced(
+        self, bucket: str, key: str, run_id: str, at: str, *, past: bool = False
+    ) -> bool:
+        record = (
+            self.past_runs.get((bucket, key, run_id)) if past else self.sources.get((bucket, key))
+        )
+        if record is None or record.run_id != run_id or record.announced_at:
+            return False
+        marked = replace(record, announced_at=at)
+        if past:
+            self.past_runs[(bucket, key, run_id)] = marked
+        else:
+            self.sources[(bucket, key)] = marked
+        return True
+
+    async def mark_deleted(
+        self, bucket: str, key: str, deleted_at: str, expires_at: int | None
+    ) -> int:
+        marked = 0
+        for variant_key, variant in list(self.variants.items()):
+            if variant_key[:2] == (bucket, key) and not variant.deleted_at:
+                self.variants[variant_key] = replace(variant, deleted_at=deleted_at)
+                marked += 1
+        for run_key, run in list(self.past_runs.items()):
+            if run_key[:2] == (bucket, key) and not run.deleted_at:
+                self.past_runs[run_key] = replace(run, deleted_at=deleted_at)
+                marked += 1
+        return marked
 
     # --- Jobs --------------------------------------------------------------------------------
     async def create(self, job: JobRecord) -> bool:
@@ -338,6 +389,23 @@ class FakeTable:
         if progress.finished and progress.job.status != progress.final_status():
             self.jobs[job_id] = replace(progress.job, status=progress.final_status().value)
         return await self.progress(job_id)
+
+    async def claim_job_announcement(self, job_id: str, at: str, stale_before: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.announced_at:
+            return False
+        claimed = self.announcing.get(("job", job_id, "", False))
+        if claimed is not None and claimed >= stale_before:
+            return False
+        self.announcing[("job", job_id, "", False)] = at
+        return True
+
+    async def mark_job_announced(self, job_id: str, at: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.announced_at:
+            return False
+        self.jobs[job_id] = replace(job, announced_at=at)
+        return True
 
     async def records(self, job: JobRecord) -> AsyncIterator[SourceRecord | VariantRecord]:
         everything: list[SourceRecord | VariantRecord] = [

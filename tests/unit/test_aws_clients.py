@@ -56,12 +56,12 @@ def test_a_warm_container_reuses_its_clients(session: RecordingSession) -> None:
         first = loop.run_until_complete(loop_clients())
         second = loop.run_until_complete(loop_clients())
         assert first is second
-        assert sorted(session.opened) == ["dynamodb", "s3", "sqs"]
+        assert sorted(session.opened) == ["dynamodb", "events", "s3", "sqs"]
         assert session.closed == []
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
-    assert sorted(session.closed) == ["dynamodb", "s3", "sqs"]
+    assert sorted(session.closed) == ["dynamodb", "events", "s3", "sqs"]
 
 
 def test_each_loop_of_its_own_gets_clients_of_its_own_closed_with_it(
@@ -77,7 +77,7 @@ def test_each_loop_of_its_own_gets_clients_of_its_own_closed_with_it(
     asyncio.run(invocation())
     assert seen[0] is seen[1] and seen[2] is seen[3]
     assert seen[0] is not seen[2]  # never a client of a closed loop
-    assert len(session.opened) == len(session.closed) == 6
+    assert len(session.opened) == len(session.closed) == 8
 
 
 def test_concurrent_first_uses_open_one_set(session: RecordingSession) -> None:
@@ -86,4 +86,4 @@ def test_concurrent_first_uses_open_one_set(session: RecordingSession) -> None:
 
     results = asyncio.run(invocation())
     assert all(result is results[0] for result in results)
-    assert len(session.opened) == 3
+    assert len(session.opened) == 4

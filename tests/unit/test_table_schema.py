@@ -11,7 +11,7 @@ import pytest
 
 from prism.aws import schema
 from prism.jobs import JobCounters, JobRecord
-from prism.records import SourceRecord, VariantRecord
+from prism.records import SourceRecord, VariantRecord, expiry
 
 DAY = 86_400
 FINISHED = "2025-03-01T12:00:00.250+00:00"
@@ -63,15 +63,15 @@ def test_other_partition_keys_are_no_shards(pk: str) -> None:
 
 
 def test_expiry_is_the_retention_after_the_finish() -> None:
-    assert schema.expiry(FINISHED, 90) == FINISHED_EPOCH + 90 * DAY
-    assert schema.expiry(FINISHED, 1) == FINISHED_EPOCH + DAY
-    assert schema.expiry("2025-03-01T12:00:00", 1) == FINISHED_EPOCH + DAY  # naive: UTC
-    assert abs(schema.expiry(None, 90) - (time.time() + 90 * DAY)) < 5  # type: ignore[operator]
+    assert expiry(FINISHED, 90) == FINISHED_EPOCH + 90 * DAY
+    assert expiry(FINISHED, 1) == FINISHED_EPOCH + DAY
+    assert expiry("2025-03-01T12:00:00", 1) == FINISHED_EPOCH + DAY  # naive: UTC
+    assert abs(expiry(None, 90) - (time.time() + 90 * DAY)) < 5  # type: ignore[operator]
 
 
 def test_no_retention_means_no_expiry() -> None:
-    assert schema.expiry(FINISHED, 0) is None
-    assert schema.expiry(None, 0) is None
+    assert expiry(FINISHED, 0) is None
+    assert expiry(None, 0) is None
 
 
 def test_items_carry_expires_at_only_when_given_one() -> None:

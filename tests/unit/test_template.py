@@ -237,9 +237,12 @@ def test_uploads_notify_the_uploads_queue(template: dict[str, Any]) -> None:
     bucket = template["Resources"]["InputBucket"]
     notification = bucket["Properties"]["NotificationConfiguration"]
     assert set(notification) == {"QueueConfigurations"}, "uploads must go through the queue"
-    (config,) = notification["QueueConfigurations"]
-    assert config["Event"] == "s3:ObjectCreated:*"
-    assert getatt_target(config["Queue"]) == "UploadsQueue"
+    created, removed = notification["QueueConfigurations"]
+    # Uploads, and deletes (a deleted source's variants are deleted too).
+    assert (created["Event"], removed["Event"]) == ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+    for config in (created, removed):
+        assert getatt_target(config["Queue"]) == "UploadsQueue"
+    assert created["Filter"] == removed["Filter"]
     # S3 checks that it may send to the queue when the notification is created.
     policy_id = bucket["DependsOn"]
     policy = template["Resources"][policy_id]
@@ -270,7 +273,7 @@ def test_nothing_refs_the_input_bucket(template: dict[str, Any]) -> None:
         statement["Resource"]["Fn::Sub"]
         for policy in template["Resources"]["WorkerRole"]["Properties"]["Policies"]
         for statement in policy["PolicyDocument"]["Statement"]
-        if "s3:GetObject" in statement["Action"] and isinstance(statement["Resource"], dict)
+        if "s3:GetObject" in statement.get("Action", []) and isinstance(statement["Resource"], dict)
     ]
     assert any(arn.endswith(input_name["Fn::Sub"] + "/*") for arn in worker_reads), (
         "the worker must be allowed to read the uploads"

@@ -18,7 +18,7 @@ import prism.worker
 from prism.errors import Reason, TransientError
 from prism.imaging import PROBE_BYTES, decode_source, render_variant
 from prism.messages import VariantTask
-from prism.records import SourceRecord, VariantRecord, VariantStatus
+from prism.records import SourceFacts, SourceRecord, VariantRecord, VariantStatus
 from prism.worker import sort_tasks
 
 KEY = "uploads/trips/cat.jpg"
@@ -182,13 +182,13 @@ async def test_a_run_superseded_while_rendering_removes_its_own_output() -> None
     original = ports.table.record_variants
 
     async def superseded_first(
-        records: Sequence[VariantRecord], seen: SourceRecord
+        records: Sequence[VariantRecord], seen: SourceRecord, facts: SourceFacts | None = None
     ) -> SourceRecord | None:
         # Re-uploaded after the render, before its outcome is recorded.
         await ports.fanned_out(KEY, jpeg((40, 40)), sequencer="0B")
         return await original(records, seen)
 
-    ports.table.record_variants = superseded_first  # type: ignore[method-assign]
+    ports.table.record_variants = superseded_first  # type: ignore[method-assign,assignment]
     results = await worker.process(deliveries(tasks))
     assert list(results.values()) == [None, None, None]
     assert not any(bucket == OUTPUT for bucket, _ in ports.objects.current)

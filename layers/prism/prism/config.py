@@ -35,6 +35,7 @@ from prism.keys import (
     MAX_KEY_BYTES,
     OutputKeyTemplateError,
     check_output_key_template,
+    manifest_key,
     output_key,
 )
 from prism.output_formats import FORMATS, OutputFormat, canonical_name
@@ -73,6 +74,7 @@ MAX_COLOUR_CHARS = 100
 MAX_OUTPUT_PREFIX_BYTES = 256
 # The output key layout, in UTF-8 bytes: half of S3's key.
 MAX_LAYOUT_BYTES = 512
+MAX_PUBLIC_URL_BYTES = 512
 # A watermark logo's location: "s3://", a bucket name (at most 63 characters), "/" and a
 # key (at most 1,024 bytes).
 MAX_LOGO_LOCATION_BYTES = len("s3://") + 63 + 1 + MAX_KEY_BYTES
@@ -511,6 +513,11 @@ class PipelineConfig(_Model):
     user_metadata: UserMetadata = Field(default_factory=dict)
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     limits: Limits = Field(default_factory=Limits)
+    # Write each source's responsive manifest (docs/manifest.md) next to its variants.
+    manifest: bool = True
+    # Where the output bucket is served (a CDN), e.g. "https://img.example.com/": the
+    # manifest's URLs and srcsets are this followed by the output key. Empty: bare keys.
+    public_url: Annotated[str, _utf8_at_most(MAX_PUBLIC_URL_BYTES)] = ""
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -524,6 +531,17 @@ class PipelineConfig(_Model):
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value:
+            return value
+        if not value.startswith(("https://", "http://")) or any(
+            c.isspace() or c in "\"'<>" for c in value
+        ):
+            raise ValueError("must be an http(s) URL without spaces or quotes, or empty")
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("output_key")
     @classmethod
@@ -574,6 +592,17 @@ class PipelineConfig(_Model):
         return output_key(
             source_key,
             variant,
+            upload_prefix=upload_prefix,
+            output_prefix=self.output_prefix,
+            template=self.output_key,
+        )
+
+    def manifest_key_for(self, source_key: str, upload_prefix: str) -> str | None:
+        """Where the source's manifest is written (None: manifests are switched off)."""
+        if not self.manifest:
+            return None
+        return manifest_key(
+            source_key,
             upload_prefix=upload_prefix,
             output_prefix=self.output_prefix,
             template=self.output_key,

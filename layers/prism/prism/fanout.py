@@ -11,8 +11,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from prism.announce import Announcer
 from prism.batch import BatchResults, OncePerBatch, receive_count
 from prism.config import PipelineConfig, Variant
+from prism.deletion import Deletions
 from prism.errors import PermanentError, Reason
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
 from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, bare_etag, key_too_long
@@ -20,10 +22,18 @@ from prism.last_chance import once, persistently
 from prism.messages import JOB_METADATA_KEY, VariantTask
 from prism.observability import count_failure, logger, metrics
 from prism.outcomes import Outcomes, rejection_record
-from prism.ports import Jobs, ObjectHead, Objects, ProcessingLog, Registration, TaskQueue
+from prism.ports import (
+    EventPublisher,
+    Jobs,
+    ObjectHead,
+    Objects,
+    ProcessingLog,
+    Registration,
+    TaskQueue,
+)
 from prism.records import SourceRecord, SourceStatus, unrendered_status, utc_now
 from prism.settings import Settings
-from prism.uploads import Upload, uploads_in
+from prism.uploads import Upload, removals_in, uploads_in
 
 _UNRENDERED_METRICS = {
     Reason.SUPERSEDED: "UploadsSuperseded",
@@ -72,6 +82,7 @@ class FanOut:
         queue: TaskQueue,
         settings: Settings,
         config: PipelineConfig,
+        events: EventPublisher | None = None,
     ) -> None:
         self._log = log
         self._jobs = jobs
@@ -79,7 +90,11 @@ class FanOut:
         self._objects = objects
         self._settings = settings
         self._config = config
-        self._outcomes = Outcomes(log, jobs, objects, settings.output_bucket)
+        self._announcer = Announcer(log, jobs, objects, events, settings.output_bucket)
+        self._outcomes = Outcomes(
+            log, jobs, objects, settings.output_bucket, announcer=self._announcer
+        )
+        self._deletions = Deletions(objects, log, settings, config, self._announcer)
         # One read per job per batch: a cancellation is seen by the next batch.
         self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
 
@@ -101,8 +116,12 @@ class FanOut:
 
     async def _process_record(self, record: SQSRecord) -> None:
         uploads = uploads_in(record)
-        if not uploads:
+        removals = removals_in(record)
+        if not uploads and not removals:
             logger.info("Ignoring a message that announces no upload", message_id=record.message_id)
+        if removals:
+            # Idempotent: a redelivery finishes what an earlier attempt left undone.
+            await asyncio.gather(*(self._deletions.delete(removal) for removal in removals))
         outcomes = await asyncio.gather(
             *(self._fan_out(upload) for upload in uploads), return_exceptions=True
         )
@@ -203,8 +222,9 @@ class FanOut:
             # Every output is there already: the run that wrote them stays the current one.
             await self._record_unrendered(upload, job, shard, None)
             return
+        manifest_key = await self._manifest_key(upload.source.id, upload.source.key)
         registration, registered = await self._log.register_source(
-            self._source_record(upload, job, shard, len(tasks)),
+            self._source_record(upload, job, shard, len(tasks), manifest_key),
             JobCounters(
                 sources_registered=1,
                 variants_expected=len(tasks),
@@ -317,7 +337,10 @@ class FanOut:
             logger.info("Upload needs no rendering", source=upload.source.id, reason=reason)
             if reason in _UNRENDERED_METRICS:
                 metrics.add_metric(name=_UNRENDERED_METRICS[reason], unit=MetricUnit.Count, value=1)
-        await step(lambda: self._jobs.finish_if_done(job.job_id))
+        await step(
+            lambda: self._announcer.past_run_finished(record.bucket, record.key, record.run_id)
+        )
+        await step(lambda: self._outcomes.finish_job(job.job_id))
 
     async def _job_for(self, upload: Upload, metadata: dict[str, str]) -> JobRecord:
         """The upload's job: named by the request or the object's metadata, else the day's."""
@@ -346,7 +369,12 @@ class FanOut:
         return [task for task, head in zip(tasks, exists, strict=True) if head is None]
 
     def _source_record(
-        self, upload: Upload, job: JobRecord, shard: int, expected: int
+        self,
+        upload: Upload,
+        job: JobRecord,
+        shard: int,
+        expected: int,
+        manifest_key: str | None = None,
     ) -> SourceRecord:
         return SourceRecord(
             bucket=upload.source.bucket,
@@ -360,4 +388,23 @@ class FanOut:
             registered_at=utc_now(),
             shard=shard,
             sequencer=upload.sequencer,
+            manifest_key=manifest_key,
+            url_base=self._config.public_url or None,
         )
+
+    async def _manifest_key(self, source_id: str, key: str) -> str | None:
+        """The source's manifest key, claimed for it like an output key (None: manifests
+        are off, or another source's manifest has that key)."""
+        manifest_key = self._config.manifest_key_for(key, self._settings.upload_prefix)
+        if manifest_key is None or key_too_long(manifest_key):
+            return None
+        owner = await self._log.claim_output(self._settings.output_bucket, manifest_key, source_id)
+        if owner != source_id:
+            logger.warning(
+                "No manifest: another source's manifest has its key",
+                source=source_id,
+                manifest_key=manifest_key,
+                owner=owner,
+            )
+            return None
+        return manifest_key

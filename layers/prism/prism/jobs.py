@@ -58,6 +58,8 @@ class JobRecord:
     finished_at: str | None = None
     cancel_requested_at: str | None = None
     description: str | None = None
+    # When its "Job Completed" event was published (once; see prism.announce).
+    announced_at: str | None = None
 
     @property
     def cancelled(self) -> bool:

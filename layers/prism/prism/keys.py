@@ -94,6 +94,33 @@ def output_key(
     return "/".join(segment for segment in segments if segment)
 
 
+# A source's manifest sits where a variant named "manifest" in format "json" would: no
+# image variant can have that key, whatever its name, since none has that extension.
+MANIFEST_VARIANT = "manifest"
+MANIFEST_EXTENSION = "json"
+
+
+def manifest_key(
+    source_key: str,
+    *,
+    upload_prefix: str = "",
+    output_prefix: str = "",
+    template: str = DEFAULT_OUTPUT_KEY,
+) -> str:
+    """Where the source's manifest is written: the layout with ``{variant}`` "manifest"
+    and ``{ext}`` "json" (``uploads/trips/cat.jpg`` -> ``trips/cat_manifest.json``)."""
+    directory, filename = posixpath.split(relative_source_key(source_key, upload_prefix))
+    layout = template.format(
+        dir=directory,
+        stem=posixpath.splitext(filename)[0] or filename,
+        name=filename,
+        variant=MANIFEST_VARIANT,
+        ext=MANIFEST_EXTENSION,
+    )
+    segments = [output_prefix.strip("/"), *layout.split("/")]
+    return "/".join(segment for segment in segments if segment)
+
+
 def key_too_long(key: str) -> bool:
     return len(key.encode("utf-8")) > MAX_KEY_BYTES
 

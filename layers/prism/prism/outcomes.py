@@ -16,12 +16,13 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from prism.announce import Announcer
 from prism.errors import PermanentError
 from prism.last_chance import persistently
 from prism.messages import VariantTask
 from prism.observability import count_failure, logger, metrics
 from prism.ports import Jobs, Objects, ProcessingLog, RecordResult
-from prism.records import SourceRecord, VariantRecord, VariantStatus, utc_now
+from prism.records import SourceFacts, SourceRecord, VariantRecord, VariantStatus, utc_now
 
 
 def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -> VariantRecord:
@@ -54,12 +55,14 @@ class Outcomes:
         objects: Objects,
         output_bucket: str,
         io: asyncio.Semaphore | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
         self._log = log
         self._jobs = jobs
         self._objects = objects
         self._output_bucket = output_bucket
         self._io = io
+        self._announcer = announcer
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -89,25 +92,44 @@ class Outcomes:
         async with self._slot():
             settled = await self._log.settle_source(bucket, key, run_id)
             if settled:
-                await self._jobs.finish_if_done(job_id)
+                await self.source_ended(bucket, key, run_id, job_id)
         return settled
 
+    async def source_ended(self, bucket: str, key: str, run_id: str, job_id: str) -> None:
+        """The source's run is settled: announce it, then end its job if it was the last."""
+        if self._announcer is not None:
+            await self._announcer.source_finished(bucket, key, run_id)
+        await self.finish_job(job_id)
+
+    async def finish_job(self, job_id: str) -> None:
+        progress = await self._jobs.finish_if_done(job_id)
+        if self._announcer is not None:
+            await self._announcer.job_finished(progress)
+
     async def record_many(
-        self, outcomes: Sequence[tuple[VariantTask, VariantRecord]], seen: SourceRecord
+        self,
+        outcomes: Sequence[tuple[VariantTask, VariantRecord]],
+        seen: SourceRecord,
+        original: SourceFacts | None = None,
     ) -> list[RecordResult]:
         """Record outcomes of one source's run, rendered after reading ``seen``: in one
-        write, which also marks the source loaded and settles it, when nothing changed
-        since (the usual case); else the loaded mark and each outcome on its own."""
+        write, which also marks the source loaded (keeping ``original`` on it) and settles
+        it, when nothing changed since (the usual case); else the loaded mark and each
+        outcome on its own."""
         if not outcomes:
             return []
         task = outcomes[0][0]
         async with self._slot():
-            now = await self._log.record_variants([record for _, record in outcomes], seen)
+            now = await self._log.record_variants(
+                [record for _, record in outcomes], seen, original
+            )
             if now is not None:
                 if now.finished:
-                    await self._jobs.finish_if_done(task.job_id)
+                    await self.source_ended(seen.bucket, seen.key, seen.run_id, task.job_id)
                 return [RecordResult.COUNTED] * len(outcomes)
-            await self._log.mark_loaded(seen.bucket, seen.key, seen.run_id, task.job_id, task.shard)
+            await self._log.mark_loaded(
+                seen.bucket, seen.key, seen.run_id, task.job_id, task.shard, original
+            )
         return list(await asyncio.gather(*(self.record(t, rec) for t, rec in outcomes)))
 
     async def reject(self, task: VariantTask, error: PermanentError) -> None:

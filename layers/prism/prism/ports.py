@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from prism.jobs import JobCounters, JobProgress, JobRecord
 from prism.messages import VariantTask
-from prism.records import SourceRecord, VariantRecord
+from prism.records import SourceFacts, SourceRecord, VariantRecord
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,12 @@ class Objects(Protocol):
     async def delete_if_unchanged(self, bucket: str, key: str, etag: str | None) -> bool: ...
 
 
+class EventPublisher(Protocol):
+    """The event bus "Source Processed", "Source Deleted" and "Job Completed" go to."""
+
+    async def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
 class TaskQueue(Protocol):
     """The variants queue."""
 
@@ -89,7 +95,7 @@ class ProcessingLog(Protocol):
     """Sources, their runs and their variants' outcomes, each counted exactly once."""
 
     async def register_source(
-        self, record: SourceRecord, counters: JobCounters
+        self, record: SourceRecord, counters: JobCounters, *, expires_at: int | None = None
     ) -> tuple[Registration, SourceRecord]: ...
 
     async def record_past_run(self, record: SourceRecord) -> bool: ...
@@ -97,11 +103,20 @@ class ProcessingLog(Protocol):
     async def record_variant(self, record: VariantRecord) -> RecordResult: ...
 
     async def record_variants(
-        self, records: Sequence[VariantRecord], seen: SourceRecord
+        self,
+        records: Sequence[VariantRecord],
+        seen: SourceRecord,
+        original: SourceFacts | None = None,
     ) -> SourceRecord | None: ...
 
     async def mark_loaded(
-        self, bucket: str, key: str, run_id: str, job_id: str, shard: int
+        self,
+        bucket: str,
+        key: str,
+        run_id: str,
+        job_id: str,
+        shard: int,
+        original: SourceFacts | None = None,
     ) -> None: ...
 
     async def settle_source(self, bucket: str, key: str, run_id: str) -> bool: ...
@@ -113,6 +128,18 @@ class ProcessingLog(Protocol):
     async def get_source(self, bucket: str, key: str) -> SourceRecord | None: ...
 
     async def claim_output(self, bucket: str, key: str, source_id: str) -> str: ...
+
+    async def claim_owners(self, bucket: str, keys: Sequence[str]) -> dict[str, str]: ...
+
+    async def get_past_run(self, bucket: str, key: str, run_id: str) -> SourceRecord | None: ...
+
+    async def mark_announced(
+        self, bucket: str, key: str, run_id: str, at: str, *, past: bool = False
+    ) -> bool: ...
+
+    async def mark_deleted(
+        self, bucket: str, key: str, deleted_at: str, expires_at: int | None
+    ) -> int: ...
 
 
 class Jobs(Protocol):
@@ -133,5 +160,9 @@ class Jobs(Protocol):
     async def request_cancel(self, job_id: str) -> JobRecord: ...
 
     async def finish_if_done(self, job_id: str) -> JobProgress | None: ...
+
+    async def claim_job_announcement(self, job_id: str, at: str, stale_before: str) -> bool: ...
+
+    async def mark_job_announced(self, job_id: str, at: str) -> bool: ...
 
     def records(self, job: JobRecord) -> AsyncIterator[SourceRecord | VariantRecord]: ...

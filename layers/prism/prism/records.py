@@ -19,6 +19,8 @@ class SourceStatus(StrEnum):
     COMPLETE = "complete"
     COMPLETE_WITH_FAILURES = "complete_with_failures"
     SKIPPED = "skipped"
+    # The source object was deleted: its outputs are removed, its records kept for a while.
+    DELETED = "deleted"
 
 
 class VariantStatus(StrEnum):
@@ -29,6 +31,17 @@ class VariantStatus(StrEnum):
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def expiry(finished_at: str | None, retention_days: int) -> int | None:
+    """The TTL (``expires_at``) of a record finished at ``finished_at`` (ISO 8601; now if
+    None): epoch seconds ``retention_days`` later, or None (kept) if ``retention_days`` is 0."""
+    if retention_days <= 0:
+        return None
+    finished = datetime.fromisoformat(finished_at) if finished_at else datetime.now(UTC)
+    if finished.tzinfo is None:
+        finished = finished.replace(tzinfo=UTC)
+    return int(finished.timestamp()) + retention_days * 86_400
 
 
 def final_source_status(done: int, failed: int, skipped: int) -> SourceStatus:
@@ -47,6 +60,18 @@ def unrendered_status(reason: Reason | None) -> SourceStatus:
     if reason in (Reason.SUPERSEDED, Reason.CANCELLED):
         return SourceStatus.SKIPPED
     return SourceStatus.COMPLETE_WITH_FAILURES
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """The upload as decoded: its upright size and format, and a placeholder to show while
+    a variant loads (a BlurHash and the dominant colour, ``#rrggbb``)."""
+
+    width: int
+    height: int
+    format: str
+    blurhash: str | None = None
+    dominant_colour: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,17 @@ class SourceRecord:
     sequencer: str | None = None
     # A past run kept for its job's log (item ``RUN#<run id>``), not the source's current run.
     archived: bool = False
+    # When the source object was deleted: on the deletion record (status ``deleted``) and,
+    # as an audit mark, on the runs before it.
+    deleted_at: str | None = None
+    # What the upload is (read by the worker when it decodes it), for the manifest.
+    original: SourceFacts | None = None
+    # Where the run's manifest goes in the output bucket (None: no manifest), and the URL
+    # its links start with (the pipeline's ``public_url``); see prism.announce.
+    manifest_key: str | None = None
+    url_base: str | None = None
+    # When the run's "Source Processed" event was published: once per run.
+    announced_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -107,3 +143,7 @@ class VariantRecord:
     # What was removed from the output (e.g. exif, gps, xmp, icc) for privacy.
     stripped: list[str] | None = None
     frames: int | None = None
+    # When its source was deleted (the output is gone; the record is kept for the audit).
+    deleted_at: str | None = None
+    # Dedupe: the output this one was copied from instead of being rendered.
+    reused_from: str | None = None

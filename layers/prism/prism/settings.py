@@ -56,6 +56,12 @@ class Settings:
     # Keep it above the queues' message retention (14 days), which bounds how late a
     # redriven message can arrive: its record must still be there to find it a duplicate.
     record_retention_days: int = 90
+    # Days a deleted source's records are kept for the audit trail (its outputs are gone at
+    # once); above the queues' 14 days of retention for the same reason as above.
+    deleted_retention_days: int = 30
+    # The EventBridge bus "Source Processed", "Source Deleted" and "Job Completed" events go
+    # to ("default": the account's default bus); empty: no events.
+    event_bus: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +105,8 @@ class Settings:
             uploads_max_receive_count=whole_number("PRISM_UPLOADS_MAX_RECEIVE_COUNT", 5),
             time_reserve_seconds=whole_number("PRISM_TIME_RESERVE_SECONDS", 30, minimum=0),
             record_retention_days=whole_number("PRISM_RECORD_RETENTION_DAYS", 90, minimum=0),
+            deleted_retention_days=whole_number("PRISM_DELETED_RETENTION_DAYS", 30, minimum=0),
+            event_bus=env.get("PRISM_EVENT_BUS", "").strip(),
         )
 
 

@@ -45,6 +45,23 @@ class Upload:
         return str(uuid.uuid5(_RUN_NAMESPACE, identity))
 
 
+@dataclass(frozen=True)
+class Removal:
+    """A source deleted from the input bucket (an ``ObjectRemoved`` notification)."""
+
+    source: SourceRef
+    occurrence: str
+    sequencer: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The deletion's own run id: the same notification delivered twice is one deletion."""
+        identity = "|".join(
+            ["removed", self.source.id, self.source.version_id or "", self.occurrence]
+        )
+        return str(uuid.uuid5(_RUN_NAMESPACE, identity))
+
+
 def uploads_in(record: SQSRecord) -> list[Upload]:
     """What an uploads-queue message asks for (nothing for S3's test event)."""
     body = record.json_body
@@ -87,6 +104,31 @@ def uploads_in(record: SQSRecord) -> list[Upload]:
             )
         )
     return uploads
+
+
+def removals_in(record: SQSRecord) -> list[Removal]:
+    """The deletions an uploads-queue message announces (``ObjectRemoved:*``)."""
+    body = record.json_body
+    if not isinstance(body, dict) or "Records" not in body or body.get("kind"):
+        return []
+    removals = []
+    for s3_record in record.decoded_nested_s3_event.records:
+        if not s3_record.event_name.startswith("ObjectRemoved:"):
+            continue
+        obj = s3_record.s3.get_object
+        sequencer = obj.get("sequencer") or None
+        removals.append(
+            Removal(
+                source=SourceRef(
+                    bucket=s3_record.s3.bucket.name,
+                    key=unquote_plus(obj.key),
+                    version_id=obj.version_id,
+                ),
+                occurrence=f"{s3_record.event_time}|{sequencer or ''}",
+                sequencer=comparable_sequencer(sequencer),
+            )
+        )
+    return removals
 
 
 def comparable_sequencer(sequencer: str | None) -> str | None:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from prism.aws.clients import loop_clients
+from prism.aws.clients import Clients, loop_clients
+from prism.aws.event_bus import EventBus
 from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable
 from prism.aws.storage import ObjectStore
@@ -38,6 +39,7 @@ async def fan_out_batch(
         VariantQueue(clients.sqs, settings.variants_queue_url),
         settings,
         config,
+        event_bus(clients, settings),
     )
     return await fan_out.process(records)
 
@@ -58,5 +60,10 @@ async def render_batch(
         ),
         settings,
         remaining_ms,
+        event_bus(clients, settings),
     )
     return await worker.process(records)
+
+
+def event_bus(clients: Clients, settings: Settings) -> EventBus | None:
+    return EventBus(clients.events, settings.event_bus) if settings.event_bus else None

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from PIL import Image
 from pydantic import ValidationError
 
+from prism.announce import Announcer
 from prism.batch import BatchResults, OncePerBatch, receive_count
 from prism.budget import MemoryBudget
 from prism.config import Limits, Variant, Watermark
@@ -30,13 +31,14 @@ from prism.imaging import (
     needs_probe,
     render_variant,
 )
+from prism.imaging.placeholder import placeholder
 from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
 from prism.messages import VARIANT_METADATA_KEY, SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_time
 from prism.outcomes import Outcomes, rejection_record, variant_record
-from prism.ports import Jobs, Objects, ProcessingLog, RecordResult, WriteResult
-from prism.records import SourceRecord, VariantRecord, VariantStatus
+from prism.ports import EventPublisher, Jobs, Objects, ProcessingLog, RecordResult, WriteResult
+from prism.records import SourceFacts, SourceRecord, SourceStatus, VariantRecord, VariantStatus
 from prism.settings import Settings
 
 T = TypeVar("T")
@@ -109,6 +111,19 @@ def sort_tasks(
     return SourceTasks(current=True, duplicates=duplicates, todo=todo)
 
 
+def source_facts(source: Source) -> SourceFacts:
+    """What the manifest says of the upload: its upright size, format and placeholder."""
+    width, height = source.upright_size
+    hint = placeholder(source.image)
+    return SourceFacts(
+        width=width,
+        height=height,
+        format=source.info.format.lower(),
+        blurhash=hint.blurhash,
+        dominant_colour=hint.dominant_colour,
+    )
+
+
 class Worker:
     def __init__(
         self,
@@ -117,6 +132,7 @@ class Worker:
         jobs: Jobs,
         settings: Settings,
         remaining_ms: Callable[[], int] | None = None,
+        events: EventPublisher | None = None,
     ) -> None:
         self._objects = objects
         self._log = log
@@ -124,7 +140,10 @@ class Worker:
         self._settings = settings
         self._remaining_ms = remaining_ms
         self._io = asyncio.Semaphore(settings.io_concurrency)
-        self._outcomes = Outcomes(log, jobs, objects, settings.output_bucket, self._io)
+        announcer = Announcer(log, jobs, objects, events, settings.output_bucket)
+        self._outcomes = Outcomes(
+            log, jobs, objects, settings.output_bucket, self._io, announcer=announcer
+        )
         self._sources = asyncio.Semaphore(settings.source_concurrency)
         # One invocation at a time per Lambda container: the invocation's budget is the
         # container's (an emulated local instance is a container of its own).
@@ -184,6 +203,10 @@ class Worker:
         if not sorted_tasks.current:
             # A superseded run: its outcomes would count nothing, so it renders nothing.
             logger.info("Tasks of a superseded run dropped", source=first.source.id)
+            if source is not None and source.status == SourceStatus.DELETED:
+                # An earlier attempt of these tasks may have written before the deletion
+                # removed the source's outputs, and died before it could take its back.
+                await asyncio.gather(*(self._outcomes.remove_stale_output(t) for t in tasks))
             return [None] * len(tasks)
         duplicates, todo = sorted_tasks.duplicates, sorted_tasks.todo
         if duplicates:
@@ -310,12 +333,17 @@ class Worker:
     ) -> list[BaseException | None]:
         """Render and write every variant, then record their outcomes (and the source's
         loaded mark) together."""
-        attempts = await asyncio.gather(
-            *(self._attempt(task, image) for task in tasks), return_exceptions=True
+        facts, *attempts = await asyncio.gather(
+            self._in_thread(source_facts, image),
+            *(self._attempt(task, image) for task in tasks),
+            return_exceptions=True,
         )
         ready = [attempt for attempt in attempts if isinstance(attempt, _Attempt)]
+        original = facts if isinstance(facts, SourceFacts) else None
         try:
-            results = await self._outcomes.record_many([(a.task, a.record) for a in ready], seen)
+            results = await self._outcomes.record_many(
+                [(a.task, a.record) for a in ready], seen, original
+            )
         except Exception as exc:  # nothing known to be recorded: every task is retried
             return [a if isinstance(a, BaseException) else exc for a in attempts]
         followed = iter(

@@ -8,6 +8,7 @@ any SDK client would; nothing in the pipeline knows it is running locally.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import urllib.request
@@ -45,6 +46,7 @@ from prism_cli.local.template import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
@@ -123,6 +125,7 @@ class StackClients:
         self.sqs: SQSClient = session.client("sqs", endpoint_url=endpoint)
         self.dynamodb: DynamoDBClient = session.client("dynamodb", endpoint_url=endpoint)
         self.ssm: SSMClient = session.client("ssm", endpoint_url=endpoint)
+        self.events: EventBridgeClient = session.client("events", endpoint_url=endpoint)
 
 
 # --- creating the resources ------------------------------------------------------------
@@ -166,6 +169,21 @@ def create_stack(template: StackTemplate, endpoint: str) -> None:
 
     for bucket in template.buckets.values():
         _create_bucket(clients.s3, bucket, template.context.region)
+
+    events: Any = clients.events
+    for rule in template.event_rules.values():
+        # moto's EventBridge then delivers each matching PutEvents entry to the targets.
+        events.put_rule(
+            Name=rule.name,
+            EventBusName=rule.bus,
+            EventPattern=json.dumps(dict(rule.pattern)),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=rule.name,
+            EventBusName=rule.bus,
+            Targets=[{"Id": target_id, "Arn": arn} for target_id, arn in rule.targets],
+        )
 
 
 def put_parameter(ssm: Any, name: str, value: str, spec: SsmParameterSpec | None = None) -> None:

@@ -178,6 +178,16 @@ class RoleSpec(ResourceSpec):
 
 
 @dataclass(frozen=True)
+class EventRuleSpec(ResourceSpec):
+    """An EventBridge rule: the events of ``bus`` that match ``pattern`` go to ``targets``
+    (queue ARNs, as ``(target id, arn)``)."""
+
+    bus: str
+    pattern: Mapping[str, Any]
+    targets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class StackTemplate:
     path: Path
     context: StackContext
@@ -190,6 +200,7 @@ class StackTemplate:
     # The stack's Outputs, resolved: what ``aws cloudformation describe-stacks`` would list.
     outputs: Mapping[str, str] = field(default_factory=dict)
     roles: Mapping[str, RoleSpec] = field(default_factory=dict)
+    event_rules: Mapping[str, EventRuleSpec] = field(default_factory=dict)
 
     def queue(self, logical_id: str) -> QueueSpec:
         return _lookup(self.queues, logical_id, "queue")
@@ -443,6 +454,7 @@ class _Builder:
             "AWS::Logs::LogGroup": {"Arn": self._arn("logs", f"log-group:{name}:*")},
             "AWS::SNS::Topic": {"TopicArn": self._arn("sns", name)},
             "AWS::Lambda::Function": {"Arn": self._arn("lambda", f"function:{name}")},
+            "AWS::Events::Rule": {"Arn": self._event_rule_arn(logical_id, name)},
             # Not emulated (EnableCdn): a name for the outputs that refer to it.
             "AWS::CloudFront::Distribution": {"DomainName": f"{name.lower()}.cloudfront.net"},
         }
@@ -500,6 +512,7 @@ class _Builder:
             "AWS::IAM::Role": "RoleName",
             "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::SNS::Topic": "TopicName",
+            "AWS::Events::Rule": "Name",
         }.get(kind)
         name = self._property(logical_id, explicit) if explicit else None
         if name:
@@ -573,6 +586,23 @@ class _Builder:
                 if "Condition" not in output or self.condition(output["Condition"])
             },
             roles={lid: self._role(lid) for lid in self._of_type("AWS::IAM::Role")},
+            event_rules={lid: self._event_rule(lid) for lid in self._of_type("AWS::Events::Rule")},
+        )
+
+    def _event_rule_arn(self, logical_id: str, name: str) -> str:
+        bus = _as_str(self._property(logical_id, "EventBusName") or "default")
+        return self._arn("events", f"rule/{name}" if bus == "default" else f"rule/{bus}/{name}")
+
+    def _event_rule(self, logical_id: str) -> EventRuleSpec:
+        targets = tuple(
+            (_as_str(target["Id"]), _as_str(target["Arn"]))
+            for target in self._property(logical_id, "Targets") or []
+        )
+        return EventRuleSpec(
+            **self._identity(logical_id),
+            bus=_as_str(self._property(logical_id, "EventBusName") or "default"),
+            pattern=self._property(logical_id, "EventPattern") or {},
+            targets=targets,
         )
 
     def _role(self, logical_id: str) -> RoleSpec:

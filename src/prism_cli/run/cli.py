@@ -25,7 +25,8 @@ DEFAULT_DEMO_OUT = Path("demo-output")
 EXAMPLES = {
     "run": """prism run ~/Pictures/holiday --out thumbnails/
 prism run photos/ scans/ --out out/ --config my-pipeline.yaml --workers 4
-prism run photos/ --out out/ -q          # no live display, just the summary""",
+prism run photos/ --out out/ -q          # no live display, just the summary
+prism run photos/ --out out/ --events    # and print each "Source Processed" event""",
     "demo": """prism demo                               # generated images into demo-output/
 prism demo --out /tmp/prism-demo""",
 }
@@ -85,6 +86,12 @@ def add_commands(commands: Subparsers) -> None:
         help="output folder",
     )
     run.add_argument(
+        "--events",
+        action="store_true",
+        help='print the events the stack published ("Source Processed", "Job Completed"), '
+        "one per line, before the summary (they are always saved in OUT/events.jsonl)",
+    )
+    run.add_argument(
         "--config",
         "-c",
         type=Path,
@@ -122,6 +129,11 @@ def _local_run(args: argparse.Namespace, console: Console) -> int:
     # The sample set includes a broken file on purpose: failures are part of the demo.
     if demo and result.exit_code != EXIT_INTERRUPTED:
         result = dataclasses.replace(result, exit_code=EXIT_OK)
+    if getattr(args, "events", False):
+        from prism_cli.run.ready_events import event_line
+
+        for event in result.events:
+            console.print(event_line(event), highlight=False, markup=False, soft_wrap=True)
     print_summary(console, result, started)
     report = result.log_path.parent / REPORT_NAME
     console.print(f"Report: {report}", highlight=False, markup=False, soft_wrap=True)

@@ -41,6 +41,7 @@ from prism.messages import VariantTask
 from prism.records import VariantStatus
 from prism.uploads import uploads_in
 from prism_cli.jobs.downloads import Download, download_all, local_output_path
+from prism_cli.local.moto_s3 import silence_removal
 from prism_cli.run.run_log import RunPlace
 
 if TYPE_CHECKING:
@@ -174,6 +175,12 @@ class Retirement:
             )
             if destination is not None:  # the log says why it is not downloaded
                 downloads.append(Download(variant.output_key, destination))
+        if downloads and source.manifest_key and source.announced_at:  # it has one
+            destination = local_output_path(
+                self._place.out, source.manifest_key, self._place.config.output_prefix
+            )
+            if destination is not None:
+                downloads.append(Download(source.manifest_key, destination))
         with self._lock:
             self._done.add(key)
             version = self._versions.get(key)
@@ -191,6 +198,9 @@ class Retirement:
             if source.version_id:  # exactly that version: no delete marker left behind
                 upload["VersionId"] = source.version_id
             uploads.append(upload)
+            # Releasing memory, not a user's delete: the source's records and outputs must
+            # not be marked deleted (the stack would announce an ObjectRemoved event).
+            silence_removal(self._place.input_bucket, source.key, source.version_id)
         self._delete(self._place.input_bucket, uploads)
         self.released += len(finished)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prism.config import PipelineConfig
+from prism.keys import MANIFEST_VARIANT
 from prism.records import SourceRecord, VariantRecord, VariantStatus
 from prism_cli.jobs.downloads import DOWNLOAD_FAILED, Download, download_all, local_output_path
 from prism_cli.jobs.inputs import InputFile
@@ -77,6 +78,9 @@ def fill_run_log(
                 )
             )
         collected.append(_File(key, file, record, entries))
+        manifest = _manifest_download(record, place)
+        if manifest is not None:  # next to the variants, as in the output bucket
+            downloads[(file.display, MANIFEST_VARIANT)] = manifest
     wanted = [download for download in downloads.values() if download not in downloaded]
     failures = download_all(s3, place.output_bucket, wanted)
     failures.update(
@@ -88,6 +92,14 @@ def fill_run_log(
         log.variants.extend(entries)
         outcome = file_outcome(item.key, item.record, entries, dead, interrupted, variant_names)
         add_outcome(log, item.file.display, outcome)
+
+
+def _manifest_download(record: SourceRecord | None, place: RunPlace) -> Download | None:
+    """The source's manifest, if its run wrote one."""
+    if record is None or not record.manifest_key or not record.announced_at or not record.done:
+        return None
+    destination = local_output_path(place.out, record.manifest_key, place.config.output_prefix)
+    return Download(record.manifest_key, destination) if destination else None
 
 
 def _entry(

@@ -62,6 +62,7 @@ from prism_cli.report import write_report
 from prism_cli.run.dead_letters import read_dead_letters
 from prism_cli.run.out_folder import check_folders
 from prism_cli.run.output_keys import check_output_keys
+from prism_cli.run.ready_events import collect_events
 from prism_cli.run.retire import Retirement
 from prism_cli.run.run_log import RunPlace, fill_run_log
 from prism_cli.run.summary import RunResult
@@ -146,6 +147,7 @@ def run(options: RunOptions, console: Console | None = None) -> RunResult:
         interrupted = outcome.interrupted or interrupts.pending()
         log.job = outcome.job_id
         local_run.collect(log, outcome.records or JobRecords(), interrupted, outcome.retirement)
+        events = collect_events(stack, out)
     log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
     log_path = out / LOG_NAME
     log.save(log_path)
@@ -153,7 +155,10 @@ def run(options: RunOptions, console: Console | None = None) -> RunResult:
     failures = log.failed or log.partial or log.summary.variants_failed
     code = EXIT_FAILURES if failures else EXIT_OK
     return RunResult(
-        log=log, log_path=log_path, exit_code=EXIT_INTERRUPTED if interrupted else code
+        log=log,
+        log_path=log_path,
+        exit_code=EXIT_INTERRUPTED if interrupted else code,
+        events=events,
     )
 
 

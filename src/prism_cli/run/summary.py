@@ -6,8 +6,9 @@ Apart from the runner so that printing a run's summary needs no local stack (mot
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +23,8 @@ class RunResult:
     log: ProcessingLog
     log_path: Path
     exit_code: int
+    # What the stack published (prism_cli.run.ready_events), oldest first.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def print_summary(console: Console, result: RunResult, started: float) -> None:

@@ -41,6 +41,7 @@ class Clients:
     s3: Any
     sqs: Any
     dynamodb: Any
+    events: Any
 
 
 @asynccontextmanager
@@ -50,11 +51,11 @@ async def open_clients() -> AsyncIterator[Clients]:
 
 
 async def _enter_clients(stack: AsyncExitStack) -> Clients:
-    s3, sqs, dynamodb = [
+    s3, sqs, dynamodb, events = [
         await stack.enter_async_context(_session.client(name, config=RETRY_CONFIG))
-        for name in ("s3", "sqs", "dynamodb")
+        for name in ("s3", "sqs", "dynamodb", "events")
     ]
-    return Clients(s3=s3, sqs=sqs, dynamodb=dynamodb)
+    return Clients(s3=s3, sqs=sqs, dynamodb=dynamodb, events=events)
 
 
 # Per event loop: the clients, and the suspended generator that holds them open. asyncio

@@ -23,7 +23,7 @@ from prism.jobs import (
     JobRecord,
     JobStatus,
 )
-from prism.records import SourceRecord, VariantRecord, utc_now
+from prism.records import SourceRecord, VariantRecord, expiry, utc_now
 
 # Tries of one BatchGetItem while DynamoDB leaves keys unprocessed.
 BATCH_GET_ATTEMPTS = 6
@@ -178,7 +178,7 @@ class JobTable:
                 await self._expire_shards(shard_items, int(ended) if ended else None)
             return progress
         now = utc_now()
-        expires_at = schema.expiry(now, self._retention_days)
+        expires_at = expiry(now, self._retention_days)
         values: dict[str, Any] = {
             ":final": progress.final_status().value,
             ":now": now,
@@ -203,6 +203,43 @@ class JobTable:
             return await self.finish_if_done(job_id)
         await self._expire_shards(shard_items, expires_at)
         return await self.progress(job_id)
+
+    async def claim_job_announcement(self, job_id: str, at: str, stale_before: str) -> bool:
+        """Claim the publishing of the job's "Job Completed" event: True for one caller,
+        unless announced already; a claim older than ``stale_before`` is taken over."""
+        return await self._set_once(
+            job_id,
+            "SET announcing_at = :at",
+            "attribute_exists(pk) AND attribute_not_exists(announced_at)"
+            " AND (attribute_not_exists(announcing_at) OR announcing_at < :stale)",
+            {":at": at, ":stale": stale_before},
+        )
+
+    async def mark_job_announced(self, job_id: str, at: str) -> bool:
+        """Mark the job's "Job Completed" event published; False if it was already."""
+        return await self._set_once(
+            job_id,
+            "SET announced_at = :at",
+            "attribute_exists(pk) AND attribute_not_exists(announced_at)",
+            {":at": at},
+        )
+
+    async def _set_once(
+        self, job_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=schema.job_key(job_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_attributes(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+            return False
+        return True
 
     async def _expire_shards(
         self, shard_items: list[dict[str, Any]], expires_at: int | None

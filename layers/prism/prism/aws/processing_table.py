@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -39,10 +39,12 @@ from prism.errors import Reason
 from prism.jobs import JobCounters, past_run_counters, source_counters, variant_counters
 from prism.ports import RecordResult, Registration
 from prism.records import (
+    SourceFacts,
     SourceRecord,
     SourceStatus,
     VariantRecord,
     VariantStatus,
+    expiry,
     final_source_status,
     utc_now,
 )
@@ -66,10 +68,10 @@ class ProcessingTable:
         self._retention_days = retention_days
 
     def _expiry(self, finished_at: str | None) -> int | None:
-        return schema.expiry(finished_at, self._retention_days)
+        return expiry(finished_at, self._retention_days)
 
     async def register_source(
-        self, record: SourceRecord, counters: JobCounters
+        self, record: SourceRecord, counters: JobCounters, *, expires_at: int | None = None
     ) -> tuple[Registration, SourceRecord]:
         """Start a run for a source and add it to its job.
 
@@ -79,6 +81,9 @@ class ProcessingTable:
         outcomes are then stale and count nothing). An upload whose S3 sequencer is older
         than the registered run's is OUTDATED and not registered. Returns the registration
         and the source's current record (with the run's generation).
+
+        A deletion registers this way too (a run of status ``deleted`` that expects nothing,
+        ``expires_at`` its TTL): later outcomes of the runs before it are then stale.
         """
         for _ in range(TRANSACTION_ATTEMPTS):
             current = await self.get_source(record.bucket, record.key)
@@ -94,7 +99,7 @@ class ProcessingTable:
             )
             # One update per shard item: a transaction may touch an item only once.
             shard_counters = {(new.job_id, new.shard): counters}
-            items = [self._put_replacing(new, current)]
+            items = [self._put_replacing(new, current, expires_at)]
             exhausted = await self._exhausted_run(record)
             if exhausted is not None:
                 # Redriven after its upload was given up: it counts once, as this run.
@@ -174,7 +179,9 @@ class ProcessingTable:
             }
         }
 
-    def _put_replacing(self, record: SourceRecord, current: SourceRecord | None) -> dict[str, Any]:
+    def _put_replacing(
+        self, record: SourceRecord, current: SourceRecord | None, expires_at: int | None = None
+    ) -> dict[str, Any]:
         """A put that succeeds only if the source item is still as ``current`` says."""
         if current is None:
             condition, values = "attribute_not_exists(pk)", {}
@@ -194,7 +201,7 @@ class ProcessingTable:
             }
         put: dict[str, Any] = {
             "TableName": self._table,
-            "Item": schema.source_item(record),
+            "Item": schema.source_item(record, expires_at),
             "ConditionExpression": condition,
         }
         if values:
@@ -214,7 +221,10 @@ class ProcessingTable:
         return await self._replace_exhausted(record)
 
     async def record_variants(
-        self, records: Sequence[VariantRecord], seen: SourceRecord
+        self,
+        records: Sequence[VariantRecord],
+        seen: SourceRecord,
+        original: SourceFacts | None = None,
     ) -> SourceRecord | None:
         """Record first outcomes of one source's run in one transaction, given the source
         as read before they were rendered (``seen``); the source as it is now, or None,
@@ -224,7 +234,8 @@ class ProcessingTable:
 
         The same write marks the source loaded if ``seen`` has no mark yet, and settles it
         (its final status) if these are all the variants it still expected, so a source
-        rendered in one batch costs one transaction instead of one per step."""
+        rendered in one batch costs one transaction instead of one per step. ``original``
+        (what the upload decoded to) is kept on the source for its manifest."""
         deltas: dict[str, int] = {}
         counters = JobCounters()
         for record in records:
@@ -237,6 +248,7 @@ class ProcessingTable:
             failed=seen.failed + deltas.get("failed", 0),
             skipped=seen.skipped + deltas.get("skipped", 0),
             loaded_at=seen.loaded_at or utc_now(),
+            original=original or seen.original,
         )
         if seen.loaded_at is None:
             counters = counters + JobCounters(sources_loaded=1)
@@ -268,9 +280,14 @@ class ProcessingTable:
     ) -> dict[str, Any]:
         """The source item from ``seen`` to ``now``, conditional on it still being ``seen``."""
         add = schema.add_expression(deltas)
-        sets = {"loaded_at": now.loaded_at, "#status": now.status, "finished_at": now.finished_at}
+        sets = {
+            "loaded_at": now.loaded_at,
+            "#status": now.status,
+            "finished_at": now.finished_at,
+            "original": now.original,
+        }
         changed = {
-            name: value
+            name: asdict(value) if isinstance(value, SourceFacts) else value
             for name, value in sets.items()
             if value is not None and value != getattr(seen, name.lstrip("#"))
         }
@@ -373,17 +390,30 @@ class ProcessingTable:
         return {"Update": {**check, **add}}
 
     async def mark_loaded(
-        self, bucket: str, key: str, run_id: str, job_id: str, shard: int
+        self,
+        bucket: str,
+        key: str,
+        run_id: str,
+        job_id: str,
+        shard: int,
+        original: SourceFacts | None = None,
     ) -> None:
-        """Count the source as loaded (fetched and decoded) in its job, once per run."""
+        """Count the source as loaded (fetched and decoded) in its job, once per run, and
+        keep ``original`` (what it decoded to) on it."""
+        values = {
+            ":now": utc_now(),
+            ":run": run_id,
+            ":original": asdict(original) if original else None,
+        }
         await self._transact(
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": schema.source_key(bucket, key),
-                    "UpdateExpression": "SET loaded_at = :now",
+                    "UpdateExpression": "SET loaded_at = :now"
+                    + (", original = :original" if original else ""),
                     "ConditionExpression": "run_id = :run AND attribute_not_exists(loaded_at)",
-                    "ExpressionAttributeValues": to_attributes({":now": utc_now(), ":run": run_id}),
+                    "ExpressionAttributeValues": to_attributes(values),
                 }
             },
             self._shard_update(job_id, shard, JobCounters(sources_loaded=1)),
@@ -486,6 +516,126 @@ class ProcessingTable:
             )
             return str(schema.from_attributes(response["Item"])["source"])
         return source_id
+
+    async def claim_owners(self, bucket: str, keys: Sequence[str]) -> dict[str, str]:
+        """The owning source of each of ``keys`` that has been claimed (one read per 100)."""
+        owners: dict[str, str] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), schema.BATCH_GET_KEYS):
+            request = {
+                self._table: {
+                    "Keys": [
+                        schema.claim_key(bucket, k)
+                        for k in unique[start : start + schema.BATCH_GET_KEYS]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = await self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    values = schema.from_attributes(item)
+                    owners[str(values["pk"]).removeprefix(schema.claim_pk(bucket, ""))] = str(
+                        values["source"]
+                    )
+                request = response.get("UnprocessedKeys") or {}
+        return owners
+
+    async def get_past_run(self, bucket: str, key: str, run_id: str) -> SourceRecord | None:
+        """A run kept as a ``RUN#`` item (one that is not the source's current run)."""
+        response = await self._db.get_item(
+            TableName=self._table,
+            Key=to_attributes({"pk": schema.source_pk(bucket, key), "sk": schema.run_sk(run_id)}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return schema.from_item(SourceRecord, item) if item else None
+
+    async def mark_announced(
+        self, bucket: str, key: str, run_id: str, at: str, *, past: bool = False
+    ) -> bool:
+        """Mark the run's events published; False if the run is not the item's (any more)
+        or is marked already."""
+        return await self._set_once(
+            self._run_item_key(bucket, key, run_id, past),
+            "SET announced_at = :at",
+            "run_id = :run AND attribute_not_exists(announced_at)",
+            {":at": at, ":run": run_id},
+        )
+
+    def _run_item_key(self, bucket: str, key: str, run_id: str, past: bool) -> dict[str, Any]:
+        sort_key = schema.run_sk(run_id) if past else schema.SOURCE_SK
+        return to_attributes({"pk": schema.source_pk(bucket, key), "sk": sort_key})
+
+    async def _set_once(
+        self, item_key: dict[str, Any], update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=item_key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_attributes(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED_EXCEPTION:
+                raise
+            return False
+        return True
+
+    async def mark_deleted(
+        self, bucket: str, key: str, deleted_at: str, expires_at: int | None
+    ) -> int:
+        """Mark the source's variant and past-run items deleted (kept for the audit trail
+        until ``expires_at``, or their own expiry if sooner); how many were marked. Only
+        items finished before the deletion: a later upload's records are left alone."""
+        response_items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_attributes({":pk": schema.source_pk(bucket, key)}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = await self._db.query(**request)
+            response_items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        marks = []
+        for item in response_items:
+            values = schema.from_attributes(item)
+            sort_key = str(values["sk"])
+            if sort_key == schema.SOURCE_SK or values.get("deleted_at"):
+                continue
+            if values.get("finished_at") and str(values["finished_at"]) > deleted_at:
+                continue
+            current = values.get(schema.EXPIRES_AT)
+            expiry = min(e for e in (current, expires_at) if e) if current or expires_at else None
+            marks.append(self._mark_deleted(item, deleted_at, expiry))
+        return sum(await asyncio.gather(*marks))
+
+    async def _mark_deleted(
+        self, item: dict[str, Any], deleted_at: str, expires_at: int | None
+    ) -> bool:
+        values = {":deleted": deleted_at, ":expires": expires_at}
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET deleted_at = :deleted"
+                + (f", {schema.EXPIRES_AT} = :expires" if expires_at else ""),
+                # Not an item a later upload's run replaced it with meanwhile.
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deleted_at)"
+                " AND (attribute_not_exists(finished_at) OR finished_at <= :deleted)",
+                ExpressionAttributeValues=to_attributes(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED_EXCEPTION:
+                raise
+            return False
+        return True
 
     def _shard_update(self, job_id: str, shard: int, counters: JobCounters) -> dict[str, Any]:
         return {

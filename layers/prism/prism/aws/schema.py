@@ -30,14 +30,13 @@ see ``prism.aws.processing_table``); nor does a job still running.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from prism.jobs import JobCounters, JobRecord
-from prism.records import SourceRecord, VariantRecord, VariantStatus
+from prism.records import SourceFacts, SourceRecord, VariantRecord, VariantStatus
 
 SOURCE_SK = "SOURCE"
 VARIANT_SK_PREFIX = "VARIANT#"
@@ -138,18 +137,9 @@ def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
 def _plain_number(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):  # a map attribute (a source's ``original``)
+        return {name: _plain_number(inner) for name, inner in value.items()}
     return value
-
-
-def expiry(finished_at: str | None, retention_days: int) -> int | None:
-    """``expires_at`` of an item finished at ``finished_at`` (ISO 8601; now if None): epoch
-    seconds ``retention_days`` later, or None (no expiry) when ``retention_days`` is 0."""
-    if retention_days <= 0:
-        return None
-    finished = datetime.fromisoformat(finished_at) if finished_at else datetime.now(UTC)
-    if finished.tzinfo is None:
-        finished = finished.replace(tzinfo=UTC)
-    return int(finished.timestamp()) + retention_days * 86_400
 
 
 # --- items -------------------------------------------------------------------------------
@@ -198,7 +188,10 @@ def from_item(cls: type[_Record], item: dict[str, Any]) -> _Record:
     """A record from its item; attributes the record does not know (keys, ``expires_at``)
     are left out."""
     values = from_attributes(item)
-    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+    known = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+    if isinstance(known.get("original"), dict):
+        known["original"] = SourceFacts(**known["original"])
+    return cls(**known)
 
 
 def record_from_item(item: dict[str, Any]) -> SourceRecord | VariantRecord:
