@@ -37,11 +37,12 @@ from prism_cli.local.lambda_emulator import (
 from prism_cli.local.stack import LocalStack
 from prism_cli.local.template import FunctionSpec, RoleSpec, StackTemplate
 from support.images import image_bytes
-from support.pipeline import NO_BACKOFF, create_job, job_progress, with_jobs
+from support.pipeline import NO_BACKOFF, create_job, job_progress, with_jobs, with_processing
 
 pytestmark = pytest.mark.integration
 
 CONFIG = """
+dedupe: true
 variants:
   - {name: small, transforms: [{op: thumbnail, width: 16, height: 16}], format: jpeg}
   - name: marked
@@ -103,6 +104,14 @@ class Recorder:
             bucket = f"arn:{self._partition}:s3:::{params['Bucket']}"
             if "Key" not in params:
                 yield f"s3:{operation}", bucket
+                return
+            if operation == "CopyObject":  # IAM: read the source, write the destination
+                source = params["CopySource"]
+                yield (
+                    "s3:GetObject",
+                    f"arn:{self._partition}:s3:::{source['Bucket']}/{source['Key']}",
+                )
+                yield "s3:PutObject", f"{bucket}/{params['Key']}"
                 return
             versioned = "VersionId" in params
             action = {
@@ -260,6 +269,9 @@ def test_each_role_allows_exactly_the_calls_its_function_makes(
     s3.put_object(Bucket=bucket, Key="uploads/a.jpg", Body=image_bytes((120, 90)))
     s3.put_object(Bucket=bucket, Key="uploads/b.jpg", Body=image_bytes((90, 120)))
     s3.put_object(Bucket=bucket, Key="uploads/corrupt.jpg", Body=b"\xff\xd8 not a jpeg")
+    run_recorded(stack)
+    # A duplicate of a rendered upload: its variants are copied (dedupe).
+    s3.put_object(Bucket=bucket, Key="uploads/a-again.jpg", Body=image_bytes((120, 90)))
     # A submitted job, sealed: the worker that settles its last source ends it.
     create_job(stack, "sealed")
     s3.put_object(
@@ -297,6 +309,8 @@ def test_each_role_allows_exactly_the_calls_its_function_makes(
     run_recorded(stack)
     for job_id in ("sealed", "fill"):
         assert job_progress(stack, job_id).job.status == JobStatus.COMPLETE, job_id
+    _, again = with_processing(stack, lambda t: t.source_state(bucket, "uploads/a-again.jpg"))
+    assert again["small"].reused_from == f"{bucket}/uploads/a.jpg"  # copied, so covered
 
     template = stack.template
     for function in template.functions.values():

@@ -26,6 +26,7 @@ from prism.jobs import (
 from prism.messages import VariantTask
 from prism.ports import ObjectHead, RecordResult, Registration, WriteResult
 from prism.records import (
+    RenderRef,
     SourceFacts,
     SourceRecord,
     SourceStatus,
@@ -129,6 +130,35 @@ class FakeObjects:
         stored.content_disposition = content_disposition
         return WriteResult.WRITTEN, self.current[(bucket, key)].etag
 
+    async def copy_in_order(
+        self,
+        bucket: str,
+        source_key: str,
+        source_etag: str,
+        key: str,
+        *,
+        content_type: str,
+        run_id: str,
+        order: int,
+        metadata: dict[str, str],
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
+    ) -> tuple[WriteResult, str | None] | None:
+        source = self.current.get((bucket, source_key))
+        if source is None or source.etag != source_etag:
+            return None
+        return await self.write_in_order(
+            bucket,
+            key,
+            source.data,
+            content_type=content_type,
+            run_id=run_id,
+            order=order,
+            metadata=metadata,
+            cache_control=cache_control,
+            content_disposition=content_disposition,
+        )
+
     async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool:
         existing = self.current.get((bucket, key))
         if existing is None or int(existing.metadata.get(RUN_ORDER, "-1")) > order:
@@ -163,6 +193,8 @@ class FakeTable:
     past_runs: dict[tuple[str, str, str], SourceRecord] = field(default_factory=dict)
     variants: dict[tuple[str, str, str], VariantRecord] = field(default_factory=dict)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Renders dedupe may copy: (content digest, spec digest) -> the render.
+    renders: dict[tuple[str, str], RenderRef] = field(default_factory=dict)
     jobs: dict[str, JobRecord] = field(default_factory=dict)
     counters: dict[str, JobCounters] = field(default_factory=dict)
     # Announcements claimed, and when: (bucket, key, run id, past) or ("job", id, "", False).
@@ -314,6 +346,14 @@ class FakeTable:
 
     async def claim_owners(self, bucket: str, keys: Sequence[str]) -> dict[str, str]:
         return {k: self.claims[(bucket, k)] for k in keys if (bucket, k) in self.claims}
+
+    async def find_renders(self, content: str, specs: Sequence[str]) -> dict[str, RenderRef]:
+        return {
+            spec: self.renders[(content, spec)] for spec in specs if (content, spec) in self.renders
+        }
+
+    async def remember_render(self, content: str, spec: str, render: RenderRef) -> None:
+        self.renders[(content, spec)] = render
 
     async def get_past_run(self, bucket: str, key: str, run_id: str) -> SourceRecord | None:
         return self.past_runs.get((bucket, key, run_id))

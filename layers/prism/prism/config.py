@@ -515,6 +515,9 @@ class PipelineConfig(_Model):
     limits: Limits = Field(default_factory=Limits)
     # Write each source's responsive manifest (docs/manifest.md) next to its variants.
     manifest: bool = True
+    # Copy the variants of an upload whose bytes were rendered before with the same
+    # variant spec, instead of rendering them again (prism.dedupe).
+    dedupe: bool = False
     # Where the output bucket is served (a CDN), e.g. "https://img.example.com/": the
     # manifest's URLs and srcsets are this followed by the output key. Empty: bare keys.
     public_url: Annotated[str, _utf8_at_most(MAX_PUBLIC_URL_BYTES)] = ""

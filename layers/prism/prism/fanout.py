@@ -61,6 +61,7 @@ def plan_tasks(
             watermark=config.effective_watermark(variant),
             output_key=config.output_key_for(upload.source.key, variant, settings.upload_prefix),
             limits=config.limits,
+            dedupe=config.dedupe,
         )
         for variant in selected_variants(config, upload.variants)
     ]

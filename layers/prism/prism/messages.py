@@ -58,6 +58,8 @@ class VariantTask(BaseModel):
     watermark: Watermark | None = None
     output_key: str
     limits: Limits = Limits()
+    # Reuse an identical earlier render by copying it (the pipeline's ``dedupe``).
+    dedupe: bool = False
 
 
 # S3 user metadata that puts an uploaded object into a job (``prism submit`` sets it).

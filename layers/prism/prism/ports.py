@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from prism.jobs import JobCounters, JobProgress, JobRecord
 from prism.messages import VariantTask
-from prism.records import SourceFacts, SourceRecord, VariantRecord
+from prism.records import RenderRef, SourceFacts, SourceRecord, VariantRecord
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,21 @@ class Objects(Protocol):
         content_disposition: str | None = None,
     ) -> tuple[WriteResult, str | None]: ...
 
+    async def copy_in_order(
+        self,
+        bucket: str,
+        source_key: str,
+        source_etag: str,
+        key: str,
+        *,
+        content_type: str,
+        run_id: str,
+        order: int,
+        metadata: dict[str, str],
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
+    ) -> tuple[WriteResult, str | None] | None: ...
+
     async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool: ...
 
     async def delete_if_unchanged(self, bucket: str, key: str, etag: str | None) -> bool: ...
@@ -130,6 +145,10 @@ class ProcessingLog(Protocol):
     async def claim_output(self, bucket: str, key: str, source_id: str) -> str: ...
 
     async def claim_owners(self, bucket: str, keys: Sequence[str]) -> dict[str, str]: ...
+
+    async def find_renders(self, content: str, specs: Sequence[str]) -> dict[str, RenderRef]: ...
+
+    async def remember_render(self, content: str, spec: str, render: RenderRef) -> None: ...
 
     async def get_past_run(self, bucket: str, key: str, run_id: str) -> SourceRecord | None: ...
 

@@ -75,6 +75,24 @@ class SourceFacts:
 
 
 @dataclass(frozen=True)
+class RenderRef:
+    """A rendered output that identical bytes with the same variant spec can reuse
+    (``dedupe: true``): copied, not rendered again, while the output is unchanged."""
+
+    output_key: str
+    etag: str
+    content_type: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+    source: str  # the source it was rendered for (bucket/key)
+    frames: int | None = None
+    stripped: list[str] | None = None
+    original: SourceFacts | None = None
+
+
+@dataclass(frozen=True)
 class SourceRecord:
     bucket: str
     key: str

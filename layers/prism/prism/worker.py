@@ -19,6 +19,7 @@ from prism.announce import Announcer
 from prism.batch import BatchResults, OncePerBatch, receive_count
 from prism.budget import MemoryBudget
 from prism.config import Limits, Variant, Watermark
+from prism.dedupe import Reused, Reuses, content_digest
 from prism.errors import PermanentError, Reason, TransientError
 from prism.imaging import (
     PROBE_BYTES,
@@ -75,6 +76,11 @@ class _Attempt:
     etag: str | None = None
     # Refused (a permanent error): recorded with a rejection's follow-ups.
     rejection: PermanentError | None = None
+
+    @classmethod
+    def of(cls, copy: Reused) -> _Attempt:
+        """A variant copied from an earlier render (dedupe) instead of rendered."""
+        return cls(copy.task, copy.record, copy.etag)
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,7 @@ class Worker:
         # container's (an emulated local instance is a container of its own).
         self._memory = MemoryBudget(settings.source_memory_mb * 1024 * 1024)
         self._executor = image_executor(settings.image_threads)
+        self._reuses = Reuses(objects, log, settings.output_bucket, self._io)
         self._logos: OncePerBatch[tuple[str, str], Image.Image] = OncePerBatch()
         # One read per job per batch: a cancellation is seen by the next batch.
         self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
@@ -246,6 +253,10 @@ class Worker:
         max_pixels = first.limits.max_source_pixels
         try:
             data = await self._fetch_source(first.source, first.limits, variants)
+            content, reused, original = await self._reuse(tasks, data)
+            if len(reused) == len(tasks):  # every variant copied: nothing to decode
+                attempts = [reused[task.variant.name] for task in tasks]
+                return await self._record_all(attempts, seen, original)
             footprint = await self._in_thread(
                 decode_footprint, data, max_pixels=max_pixels, variants=variants
             )
@@ -255,7 +266,7 @@ class Worker:
                     decode_source, data, max_pixels=max_pixels, variants=variants
                 )
                 del data
-                return await self._render_all(tasks, image, seen)
+                return await self._render_all(tasks, image, seen, reused, content)
         except PermanentError as error:
             logger.warning(
                 "Source rejected",
@@ -264,6 +275,19 @@ class Worker:
                 error=error.detail,
             )
             return await _gather(self._outcomes.reject(task, error) for task in tasks)
+
+    async def _reuse(
+        self, tasks: list[VariantTask], data: bytes
+    ) -> tuple[str | None, dict[str, _Attempt], SourceFacts | None]:
+        """With dedupe on: the source's content digest, the variants copied from earlier
+        renders of the same bytes (by name), and the source's facts recorded with them."""
+        if not tasks[0].dedupe:
+            return None, {}, None
+        content = await self._in_thread(content_digest, data)
+        copies, original = await self._reuses.reuse(tasks, content)
+        if copies:
+            metrics.add_metric(name="VariantsReused", unit=MetricUnit.Count, value=len(copies))
+        return content, {name: _Attempt.of(copy) for name, copy in copies.items()}, original
 
     async def _results(
         self, deliveries: list[Delivery], outcomes: Sequence[BaseException | None]
@@ -329,17 +353,49 @@ class Worker:
         return data
 
     async def _render_all(
-        self, tasks: list[VariantTask], image: Source, seen: SourceRecord
+        self,
+        tasks: list[VariantTask],
+        image: Source,
+        seen: SourceRecord,
+        reused: dict[str, _Attempt],
+        content: str | None,
     ) -> list[BaseException | None]:
-        """Render and write every variant, then record their outcomes (and the source's
-        loaded mark) together."""
-        facts, *attempts = await asyncio.gather(
+        """Render and write every variant not ``reused`` (copied already), then record their
+        outcomes (and the source's loaded mark) together."""
+        to_render = [task for task in tasks if task.variant.name not in reused]
+        facts, *rendered = await asyncio.gather(
             self._in_thread(source_facts, image),
-            *(self._attempt(task, image) for task in tasks),
+            *(self._attempt(task, image) for task in to_render),
             return_exceptions=True,
         )
-        ready = [attempt for attempt in attempts if isinstance(attempt, _Attempt)]
+        by_name: dict[str, _Attempt | BaseException] = dict(reused)
+        for task, attempt in zip(to_render, rendered, strict=True):
+            assert isinstance(attempt, _Attempt | BaseException)
+            by_name[task.variant.name] = attempt
         original = facts if isinstance(facts, SourceFacts) else None
+        results = await self._record_all([by_name[t.variant.name] for t in tasks], seen, original)
+        if content is not None:
+            # Kept once recorded (a render refused as stale is no render to copy).
+            outcome = {t.variant.name: r for t, r in zip(tasks, results, strict=True)}
+            done = [
+                (a.task, a.record, a.etag)
+                for a in rendered
+                if isinstance(a, _Attempt)
+                and a.etag
+                and a.record.status == VariantStatus.DONE
+                and outcome[a.task.variant.name] is None
+            ]
+            await self._reuses.remember(content, done, original)
+        return results
+
+    async def _record_all(
+        self,
+        attempts: Sequence[_Attempt | BaseException],
+        seen: SourceRecord,
+        original: SourceFacts | None,
+    ) -> list[BaseException | None]:
+        """Record the attempts' outcomes together, then do what follows from each."""
+        ready = [attempt for attempt in attempts if isinstance(attempt, _Attempt)]
         try:
             results = await self._outcomes.record_many(
                 [(a.task, a.record) for a in ready], seen, original

@@ -152,7 +152,17 @@ def _outcome_by_counts(source: SourceRecord) -> Outcome:
 
 
 # What a log's variant entry takes from the variant's record, under the same names.
-_ENTRY_FIELDS = ("variant", "status", "width", "height", "bytes", "duration_ms", "reason", "error")
+_ENTRY_FIELDS = (
+    "variant",
+    "status",
+    "width",
+    "height",
+    "bytes",
+    "duration_ms",
+    "reason",
+    "error",
+    "reused_from",
+)
 
 
 def variant_entry(path: str, record: VariantRecord, output: str | None) -> VariantEntry:

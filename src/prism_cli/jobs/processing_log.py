@@ -48,6 +48,8 @@ class VariantEntry(_Model):
     duration_ms: int | None = None
     reason: str | None = None
     error: str | None = None
+    # Dedupe: the source whose identical render was copied instead of rendering this one.
+    reused_from: str | None = None
 
 
 class Summary(_Model):

@@ -7,6 +7,9 @@
   in a versioned bucket, the ``versionId`` of the upload; moto's carry neither. They are
   added here, the sequencer from a counter advanced under the same lock as the writes, so
   the events of a key are ordered as the writes were.
+- A copy is conditional on its source (``x-amz-copy-source-if-match``) and, as S3's
+  conditional writes are, on its destination (``If-Match``, ``If-None-Match: *``); moto
+  checks neither. Both are checked here, under the same lock as the writes.
 - Deleting an object of a versioned bucket without a version id creates a delete marker,
   which S3 announces as ``s3:ObjectRemoved:DeleteMarkerCreated``; moto announces nothing.
   The event is sent here, as S3 would (no size or ETag; the marker's version id).
@@ -43,10 +46,44 @@ def emulate_s3_ordering() -> None:
     from moto.s3.models import S3Backend
     from moto.s3.responses import S3Response
 
-    lock_methods(S3Response, ("put_object", "delete_object", "delete_objects"), _lock)
+    S3Response.copy_object = _conditional_copy(S3Response.copy_object)  # type: ignore[method-assign]
+    lock_methods(
+        S3Response, ("put_object", "copy_object", "delete_object", "delete_objects"), _lock
+    )
     notifications._get_s3_event = _with_sequencer(notifications._get_s3_event)
     notifications.send_event = _unless_silenced(notifications.send_event)
     S3Backend.delete_object = _announcing_delete_markers(S3Backend.delete_object)  # type: ignore[method-assign]
+
+
+def _conditional_copy(copy: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(copy)
+    def copy_object(response: Any) -> Any:
+        from urllib.parse import unquote, urlparse
+
+        from moto.s3.exceptions import PreconditionFailed
+
+        def bare(etag: str) -> str:
+            return etag.replace('"', "")
+
+        headers = response.headers
+        source = headers.get("x-amz-copy-source")
+        if isinstance(source, bytes):
+            source = source.decode("utf-8")
+        wanted = headers.get("x-amz-copy-source-if-match")
+        if source and wanted:
+            bucket, key = unquote(urlparse(source).path).lstrip("/").split("/", 1)
+            found = response.backend.get_object(bucket, key)
+            if found is None or bare(found.etag) != bare(wanted):
+                raise PreconditionFailed("x-amz-copy-source-If-Match")
+        destination = response.backend.get_object(response.bucket_name, response.parse_key_name())
+        if_match, if_none_match = headers.get("If-Match"), headers.get("If-None-Match")
+        if if_match and (destination is None or bare(destination.etag) != bare(if_match)):
+            raise PreconditionFailed("If-Match")
+        if if_none_match == "*" and destination is not None:
+            raise PreconditionFailed("If-None-Match")
+        return copy(response)
+
+    return copy_object
 
 
 def _unless_silenced(send: Callable[..., None]) -> Callable[..., None]:

@@ -39,6 +39,7 @@ from prism.errors import Reason
 from prism.jobs import JobCounters, past_run_counters, source_counters, variant_counters
 from prism.ports import RecordResult, Registration
 from prism.records import (
+    RenderRef,
     SourceFacts,
     SourceRecord,
     SourceStatus,
@@ -540,6 +541,39 @@ class ProcessingTable:
                     )
                 request = response.get("UnprocessedKeys") or {}
         return owners
+
+    async def find_renders(self, content: str, specs: Sequence[str]) -> dict[str, RenderRef]:
+        """Renders of this source content with these variant specs, by spec digest."""
+        found: dict[str, RenderRef] = {}
+        unique = list(dict.fromkeys(specs))
+        for start in range(0, len(unique), schema.BATCH_GET_KEYS):
+            chunk = unique[start : start + schema.BATCH_GET_KEYS]
+            request = {
+                self._table: {
+                    "Keys": [schema.render_key(content, spec) for spec in chunk],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = await self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    values = schema.from_attributes(item)
+                    spec = str(values["sk"]).removeprefix(schema.SPEC_SK_PREFIX)
+                    found[spec] = schema.render_from_item(item)
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    async def remember_render(self, content: str, spec: str, render: RenderRef) -> None:
+        """Keep ``render`` for later uploads of the same content and spec (the latest wins)."""
+        await self._db.put_item(
+            TableName=self._table,
+            Item={
+                **schema.render_key(content, spec),
+                **to_attributes(
+                    {**asdict(render), schema.EXPIRES_AT: expiry(None, self._retention_days)}
+                ),
+            },
+        )
 
     async def get_past_run(self, bucket: str, key: str, run_id: str) -> SourceRecord | None:
         """A run kept as a ``RUN#`` item (one that is not the source's current run)."""

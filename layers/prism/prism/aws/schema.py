@@ -13,7 +13,9 @@ One table holds six kinds of item:
   transaction writes 2 WCU per item); a job's counters are read with one BatchGetItem
   per 100 shards. (Shards were once ``SHARD#<nnn>`` items of the job's partition; those
   are not read.)
-- ``pk = OUTPUT#<bucket>/<key>``, ``sk = CLAIM``: the source that owns an output key.
+- ``pk = OUTPUT#<bucket>/<key>``, ``sk = CLAIM``: the source that owns an output key;
+- ``pk = CONTENT#<sha256>``, ``sk = SPEC#<sha256>``: a render that identical source bytes
+  with the same variant spec may copy (``dedupe: true``), with the record's retention.
 
 A query on one source partition returns a source with its variants. Source, variant and
 run items carry ``job_shard = <job id>#<nnn>``, the partition key of the ``by-job`` index,
@@ -36,7 +38,7 @@ from typing import Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from prism.jobs import JobCounters, JobRecord
-from prism.records import SourceFacts, SourceRecord, VariantRecord, VariantStatus
+from prism.records import RenderRef, SourceFacts, SourceRecord, VariantRecord, VariantStatus
 
 SOURCE_SK = "SOURCE"
 VARIANT_SK_PREFIX = "VARIANT#"
@@ -45,6 +47,8 @@ JOB_SK = "JOB"
 SHARD_SK = "SHARD"
 SHARD_PK_INFIX = "#SHARD#"
 CLAIM_SK = "CLAIM"
+CONTENT_PK_PREFIX = "CONTENT#"
+SPEC_SK_PREFIX = "SPEC#"
 JOB_INDEX = "by-job"
 # The table's TTL attribute (TimeToLiveSpecification in template.yaml).
 EXPIRES_AT = "expires_at"
@@ -66,6 +70,11 @@ _Record = TypeVar("_Record", SourceRecord, VariantRecord, JobRecord)
 # --- keys --------------------------------------------------------------------------------
 def source_pk(bucket: str, key: str) -> str:
     return f"SOURCE#{bucket}/{key}"
+
+
+def render_key(content: str, spec: str) -> dict[str, Any]:
+    """A reusable render (dedupe): the source content's SHA-256 and the spec's."""
+    return to_attributes({"pk": f"{CONTENT_PK_PREFIX}{content}", "sk": f"{SPEC_SK_PREFIX}{spec}"})
 
 
 def job_pk(job_id: str) -> str:
@@ -192,6 +201,14 @@ def from_item(cls: type[_Record], item: dict[str, Any]) -> _Record:
     if isinstance(known.get("original"), dict):
         known["original"] = SourceFacts(**known["original"])
     return cls(**known)
+
+
+def render_from_item(item: dict[str, Any]) -> RenderRef:
+    values = from_attributes(item)
+    known = {f.name: values[f.name] for f in fields(RenderRef) if f.name in values}
+    if isinstance(known.get("original"), dict):
+        known["original"] = SourceFacts(**known["original"])
+    return RenderRef(**known)
 
 
 def record_from_item(item: dict[str, Any]) -> SourceRecord | VariantRecord:

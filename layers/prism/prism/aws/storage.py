@@ -105,11 +105,7 @@ class ObjectStore:
         ``metadata`` is the output's user metadata, the run's keys added; ``cache_control``
         and ``content_disposition`` are its headers (None: not set)."""
         tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
-        headers: dict[str, str] = {}
-        if cache_control is not None:
-            headers["CacheControl"] = cache_control
-        if content_disposition is not None:
-            headers["ContentDisposition"] = content_disposition
+        headers = _headers(cache_control, content_disposition)
         for _ in range(WRITE_ATTEMPTS):
             existing = await self.head(bucket, key)
             if existing is not None and output_order(existing) > order:
@@ -134,6 +130,58 @@ class ObjectStore:
             return WriteResult.WRITTEN, bare_etag(response.get("ETag"))
         raise TransientError(f"s3://{bucket}/{key} kept changing while being written")
 
+    async def copy_in_order(
+        self,
+        bucket: str,
+        source_key: str,
+        source_etag: str,
+        key: str,
+        *,
+        content_type: str,
+        run_id: str,
+        order: int,
+        metadata: dict[str, str],
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
+    ) -> tuple[WriteResult, str | None] | None:
+        """Copy the output at ``source_key`` (while its ETag is ``source_etag``) to ``key``
+        server-side, in order as ``write_in_order`` writes; None when the source has
+        changed or gone since (render instead)."""
+        tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
+        headers = _headers(cache_control, content_disposition)
+        for _ in range(WRITE_ATTEMPTS):
+            existing = await self.head(bucket, key)
+            if existing is not None and output_order(existing) > order:
+                return WriteResult.NEWER_EXISTS, None
+            condition = (
+                {"IfNoneMatch": "*"} if existing is None else {"IfMatch": _quoted(existing.etag)}
+            )
+            try:
+                response = await self._s3.copy_object(
+                    Bucket=bucket,
+                    Key=key,
+                    CopySource={"Bucket": bucket, "Key": source_key},
+                    CopySourceIfMatch=_quoted(source_etag),
+                    MetadataDirective="REPLACE",
+                    ContentType=content_type,
+                    Metadata=tags,
+                    **headers,
+                    **condition,
+                )
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in _MISSING_CODES:
+                    return None
+                if code not in _RACE_CODES:
+                    raise
+                source = await self.head(bucket, source_key)
+                if source is None or source.etag != bare_etag(source_etag):
+                    return None
+                continue  # the destination changed meanwhile: look again
+            result = response.get("CopyObjectResult") or {}
+            return WriteResult.WRITTEN, bare_etag(result.get("ETag"))
+        raise TransientError(f"s3://{bucket}/{key} kept changing while being copied")
+
     async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool:
         """Delete the output at ``key`` if a run no later than ``order`` wrote it; whether
         something was deleted. Conditional on the ETag read, so a later run's output that
@@ -155,6 +203,15 @@ class ObjectStore:
                 return False
             raise
         return True
+
+
+def _headers(cache_control: str | None, content_disposition: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if cache_control is not None:
+        headers["CacheControl"] = cache_control
+    if content_disposition is not None:
+        headers["ContentDisposition"] = content_disposition
+    return headers
 
 
 def output_order(head: ObjectHead) -> int:
