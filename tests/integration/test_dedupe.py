@@ -4,7 +4,9 @@ by its content, copied server-side with its own headers, and recorded ``reused_f
 from __future__ import annotations
 
 import io
+import json
 import random
+from pathlib import Path
 
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -14,6 +16,8 @@ import prism.worker
 from prism.imaging import decode_source
 from prism.records import VariantRecord
 from prism_cli.local.stack import LocalStack
+from support.cli import prism as run_prism
+from support.images import image_bytes
 from support.pipeline import output_keys, run_functions, with_processing
 
 pytestmark = pytest.mark.integration
@@ -85,3 +89,31 @@ def test_a_multipart_duplicate_is_copied_by_its_content(
         assert copy["ContentType"] == first["ContentType"]
     small = s3.head_object(Bucket=out, Key="duplicate_small.jpg")
     assert small["CacheControl"] == "public, max-age=60"
+
+
+def test_prism_run_copies_a_folders_duplicates(tmp_path: Path) -> None:
+    """In one run, a duplicate waits for its original, so it is copied, not rendered at the
+    same time; every file's variants are on disk, and the log says which were copied."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    data = image_bytes((300, 200), "JPEG", "teal")
+    for name in ("a.jpg", "copy.jpg", "second-copy.jpg"):
+        (photos / name).write_bytes(data)
+    (photos / "other.jpg").write_bytes(image_bytes((300, 200), "JPEG", "orange"))
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "out"
+
+    result = run_prism("run", photos, "--out", out, "--config", config, "-q")
+
+    assert result.returncode == 0, result.stderr
+    log = json.loads((out / "processing_log.json").read_text())
+    reused = {(Path(v["path"]).name, v["variant"]): v["reused_from"] for v in log["variants"]}
+    assert len(reused) == 8
+    copied = {path for (path, _), source in reused.items() if source}
+    assert copied == {"copy.jpg", "second-copy.jpg"}
+    assert all(str(reused[(p, "small")]).endswith("/a.jpg") for p in copied)
+    for stem in ("a", "copy", "second-copy"):
+        assert (out / "photos" / f"{stem}_small.jpg").read_bytes() == (
+            out / "photos" / "a_small.jpg"
+        ).read_bytes()

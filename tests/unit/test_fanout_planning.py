@@ -86,3 +86,21 @@ def test_backfill_requests_name_their_job_and_variants() -> None:
     (task,) = plan_tasks(upload, config, SETTINGS, "fill-1", 0)
     assert task.variant.name == "web"
     assert upload.run_id != uploads_in(_records()[0])[0].run_id
+
+
+def test_a_sources_tasks_go_out_largest_picture_first() -> None:
+    """So that the tasks a worker batch leaves for the next one need no more of the
+    picture than the first decode kept (prism.recent_decodes)."""
+    from prism.config import parse_config
+    from prism.fanout import selected_variants
+
+    config = parse_config(
+        """
+variants:
+  - {name: small, transforms: [{op: thumbnail, width: 64, height: 64}]}
+  - {name: blurred, transforms: [{op: blur, sigma: 2}]}
+  - {name: big, transforms: [{op: cover, width: 800, height: 600}]}
+"""
+    )
+    assert [v.name for v in selected_variants(config, None)] == ["blurred", "big", "small"]
+    assert [v.name for v in selected_variants(config, ["small", "big"])] == ["big", "small"]

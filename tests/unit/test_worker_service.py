@@ -220,7 +220,11 @@ def _tasks() -> list[VariantTask]:
     from prism.uploads import Upload
 
     upload = Upload(source=SourceRef(bucket=INPUT, key=KEY), occurrence="t")
-    return plan_tasks(upload, default_config(), Ports().settings, "job-1", 0)[:2]
+    tasks = {
+        task.variant.name: task
+        for task in plan_tasks(upload, default_config(), Ports().settings, "job-1", 0)
+    }
+    return [tasks["thumbnail"], tasks["web"]]
 
 
 async def test_the_next_source_is_decoded_while_the_current_one_renders(

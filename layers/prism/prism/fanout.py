@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -16,6 +17,7 @@ from prism.batch import BatchResults, OncePerBatch, receive_count
 from prism.config import PipelineConfig, Variant
 from prism.deletion import Deletions
 from prism.errors import PermanentError, Reason
+from prism.imaging import needed_size
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
 from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, bare_etag, key_too_long
 from prism.last_chance import once, persistently
@@ -68,10 +70,17 @@ def plan_tasks(
 
 
 def selected_variants(config: PipelineConfig, names: Sequence[str] | None) -> list[Variant]:
-    if names is None:
-        return list(config.variants)
-    wanted = set(names)
-    return [variant for variant in config.variants if variant.name in wanted]
+    """The variants to render, the one needing the largest picture first: a source's tasks
+    go out in that order, so when a worker batch ends inside a source, the tasks left for
+    the next batch need no more of the picture than was decoded (prism.recent_decodes)."""
+    wanted = set(names) if names is not None else None
+    chosen = [v for v in config.variants if wanted is None or v.name in wanted]
+    return sorted(chosen, key=_picture_needed, reverse=True)
+
+
+def _picture_needed(variant: Variant) -> float:
+    size = needed_size(variant.transforms)
+    return math.inf if size is None else size[0] * size[1]
 
 
 class FanOut:

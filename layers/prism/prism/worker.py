@@ -39,6 +39,7 @@ from prism.messages import VARIANT_METADATA_KEY, SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_time
 from prism.outcomes import Outcomes, rejection_record, variant_record
 from prism.ports import EventPublisher, Jobs, Objects, ProcessingLog, RecordResult, WriteResult
+from prism.recent_decodes import pixel_bytes, recent_decodes
 from prism.records import SourceFacts, SourceRecord, SourceStatus, VariantRecord, VariantStatus
 from prism.settings import Settings
 
@@ -231,16 +232,20 @@ class Worker:
         outcomes: dict[str, BaseException | None] = {t.variant.name: None for t in duplicates}
         if todo:
             assert source is not None  # a current run has its source record
-            results = await self._render_source(todo, source)
+            recorded_now = sum(1 for v in recorded.values() if v.run_id == first.run_id)
+            more_to_come = recorded_now + len(todo) < source.expected
+            results = await self._render_source(todo, source, more_to_come)
             outcomes.update(
                 (task.variant.name, result) for task, result in zip(todo, results, strict=True)
             )
         return [outcomes[task.variant.name] for task in tasks]
 
     async def _render_source(
-        self, tasks: list[VariantTask], seen: SourceRecord
+        self, tasks: list[VariantTask], seen: SourceRecord, more_to_come: bool = False
     ) -> list[BaseException | None]:
-        """Render ``tasks`` of the source run that ``seen`` (read before) is the record of."""
+        """Render ``tasks`` of the source run that ``seen`` (read before) is the record of;
+        ``more_to_come``: other variants of the run are still to be rendered (by a later
+        batch, most likely), so the decode is kept for them."""
         first = tasks[0]
         job = await self._jobs_seen.get(
             first.job_id, functools.partial(self._jobs.get, first.job_id)
@@ -251,6 +256,15 @@ class Worker:
             return await _gather(self._outcomes.reject(task, cancelled) for task in tasks)
         variants = [task.variant for task in tasks]
         max_pixels = first.limits.max_source_pixels
+        recent = recent_decodes(self._settings.source_memory_mb * 1024 * 1024 // 4)
+        kept = None if first.dedupe else recent.take(first, variants)
+        if kept is not None:  # decoded by the batch before: no fetch, no decode
+            metrics.add_metric(name="DecodesReused", unit=MetricUnit.Count, value=1)
+            async with self._memory.reserve(pixel_bytes(kept)):
+                results = await self._render_all(tasks, kept, seen, {}, None)
+            if more_to_come:
+                recent.keep(first, kept)
+            return results
         try:
             data = await self._fetch_source(first.source, first.limits, variants)
             content, reused, original = await self._reuse(tasks, data)
@@ -266,7 +280,10 @@ class Worker:
                     decode_source, data, max_pixels=max_pixels, variants=variants
                 )
                 del data
-                return await self._render_all(tasks, image, seen, reused, content)
+                results = await self._render_all(tasks, image, seen, reused, content)
+            if more_to_come:
+                recent.keep(first, image)
+            return results
         except PermanentError as error:
             logger.warning(
                 "Source rejected",

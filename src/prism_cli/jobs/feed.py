@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class UploadItem:
     key: str
     path: Path
     display: str
+    # Uploaded only once ``ready`` says so (prism run: a duplicate waits for its original).
+    after: str | None = None
 
 
 class UploadFeeder(Feeder):
@@ -106,6 +109,7 @@ class UploadFeeder(Feeder):
         *,
         concurrency: int = UPLOAD_CONCURRENCY,
         pace: Callable[[], Awaitable[None]] | None = None,
+        ready: Callable[[UploadItem], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(table, job_id)
         self.s3 = s3
@@ -114,12 +118,15 @@ class UploadFeeder(Feeder):
         self.total = len(self.items)
         self.concurrency = concurrency
         self._pace = pace
+        self._ready = ready
 
     async def feed(self) -> None:
         pending = iter(self.items)
 
         async def uploader() -> None:
             for item in pending:  # shared: every item is taken once
+                if item.after is not None and self._ready is not None:
+                    await self._until_stopped(functools.partial(self._ready, item))
                 await self._paced()
                 if self.stopping:
                     return
@@ -145,9 +152,14 @@ class UploadFeeder(Feeder):
 
     async def _paced(self) -> None:
         """Wait until ``pace`` lets the next upload go, or until asked to stop."""
-        if self._pace is None or self.stopping:
+        if self._pace is not None:
+            await self._until_stopped(self._pace)
+
+    async def _until_stopped(self, wait: Callable[[], Awaitable[None]]) -> None:
+        """Wait for ``wait()``, or until asked to stop."""
+        if self.stopping:
             return
-        pacing = asyncio.ensure_future(self._pace())
+        pacing = asyncio.ensure_future(wait())
         stopping = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait((pacing, stopping), return_when=asyncio.FIRST_COMPLETED)

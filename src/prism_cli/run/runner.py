@@ -22,8 +22,11 @@ for the whole run, the making of the stack included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import hashlib
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +40,7 @@ from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable
 from prism.config import PipelineConfig
 from prism.jobs import JobKind
+from prism.records import SourceStatus
 from prism.settings import Settings
 from prism_cli.config_files import load_config
 from prism_cli.errors import UserError
@@ -234,8 +238,15 @@ class _Run:
             shards = self.settings.job_counter_shards
             await create_job(table, job_id, JobKind.SUBMIT, description, shards=shards)
             outcome.job_id = job_id
-            retirement = outcome.retirement = self._retirement(clients.dynamodb, emulators)
             items = [UploadItem(key, file.path, file.display) for key, file in self.keys.items()]
+            if self.place.config.dedupe:
+                items = await asyncio.to_thread(duplicates_last, items)
+            # An original's outputs stay in the stack until the end: its duplicates copy them.
+            copied = {item.after for item in items if item.after}
+            retirement = outcome.retirement = self._retirement(
+                clients.dynamodb, emulators, keep=copied
+            )
+            processing = ProcessingTable(clients.dynamodb, self.settings.table_name)
             feeder = UploadFeeder(
                 table,
                 job_id,
@@ -243,6 +254,7 @@ class _Run:
                 self.settings.input_bucket,
                 items,
                 pace=_Pace(self.stack, emulators),
+                ready=functools.partial(_original_finished, processing, self.settings.input_bucket),
             )
             retiring = asyncio.create_task(retirement.run())
             try:
@@ -262,13 +274,19 @@ class _Run:
             outcome.records = await read_job_records(table, result.progress.job)
         return outcome
 
-    def _retirement(self, dynamodb: Any, emulators: Sequence[SqsEventSourceEmulator]) -> Retirement:
-        """Finished sources released as they finish, observed through ``emulators``."""
+    def _retirement(
+        self,
+        dynamodb: Any,
+        emulators: Sequence[SqsEventSourceEmulator],
+        keep: set[str] | None = None,
+    ) -> Retirement:
+        """Finished sources released as they finish, observed through ``emulators``
+        (except those in ``keep``, left for the end)."""
         retirement = Retirement(
             ProcessingTable(dynamodb, self.settings.table_name),
             self.stack.clients.s3,
             self.place,
-            self.keys,
+            [key for key in self.keys if key not in (keep or set())],
         )
         notified = {
             notification.queue
@@ -303,6 +321,40 @@ class _Run:
             interrupted=interrupted,
             downloaded=retirement.downloaded if retirement is not None else None,
         )
+
+
+def duplicates_last(items: Sequence[UploadItem]) -> list[UploadItem]:
+    """``items`` with each file whose bytes an earlier file has moved to the end, uploaded
+    once that file's source is finished (``after``), so that dedupe copies its variants
+    instead of rendering them at the same time. Unreadable files stay where they are."""
+    originals: dict[str, str] = {}
+    first, later = [], []
+    for item in items:
+        try:
+            with item.path.open("rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
+        except OSError:
+            first.append(item)
+            continue
+        if digest in originals:
+            later.append(dataclasses.replace(item, after=originals[digest]))
+        else:
+            originals[digest] = item.key
+            first.append(item)
+    return first + later
+
+
+async def _original_finished(
+    table: ProcessingTable, bucket: str, item: UploadItem, limit: float = 300
+) -> None:
+    """Until the source ``item`` duplicates is finished (or ``limit`` seconds passed)."""
+    assert item.after is not None
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        source = await table.get_source(bucket, item.after)
+        if source is not None and source.status != SourceStatus.PROCESSING and source.finished:
+            return
+        await asyncio.sleep(_PACE_SECONDS * 5)
 
 
 class _Pace:

@@ -15,7 +15,7 @@ from prism.imaging.admission import (
 )
 from prism.imaging.animation import Frames, source_animation
 from prism.imaging.colour import normalize_mode, to_srgb
-from prism.imaging.decode import Source, decode, decode_source
+from prism.imaging.decode import Source, covers, decode, decode_source
 from prism.imaging.encode import encode, flatten
 from prism.imaging.formats import ALLOWED_FORMATS, HEIF_SUPPORTED, SNIFF_BYTES, sniff_format
 from prism.imaging.geometry import fit_size
@@ -42,6 +42,7 @@ __all__ = [
     "check_limits",
     "check_size",
     "combined_needed_size",
+    "covers",
     "decode",
     "decode_footprint",
     "decode_source",

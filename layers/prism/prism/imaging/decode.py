@@ -77,6 +77,23 @@ def decode_source(data: bytes, *, max_pixels: int, variants: Sequence[Variant] =
     return _decode(data, max_pixels, plan, source_animation(variants), shrink=True)
 
 
+def covers(source: Source, variants: Sequence[Variant]) -> bool:
+    """Whether ``source``, decoded for other variants of the same upload, holds all that
+    ``variants`` are rendered from: the picture at least as large as a decode for them
+    would keep it. Never for a variant that preserves animation: its frame limits are
+    checked by the decode made for it."""
+    if source_animation(variants) is not None:
+        return False
+    if source.size is None:  # the picture at its own size
+        return True
+    needed = combined_needed_size(
+        reduced_size(variant.transforms, source.upright_size) for variant in variants
+    )
+    if needed is None:
+        return False
+    return source.image.width >= needed[0] and source.image.height >= needed[1]
+
+
 def decode(
     data: bytes, *, max_pixels: int, needed_size: tuple[int, int] | None = None
 ) -> Image.Image:
