@@ -162,7 +162,7 @@ def test_a_render_held_before_its_write_leaves_no_orphan(
     worker = invoke_worker_in_thread(local_stack, drain(local_stack, "VariantsQueue"))
     held.holder = worker
     worker.start()
-    assert held.reached.wait(30)  # it has looked at its output key, and writes next
+    assert held.reached.wait(30)  # rendered; it writes next
 
     delete(local_stack)
     run_functions(local_stack, "FanoutFunction")  # the deletion, while the render waits

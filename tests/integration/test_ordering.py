@@ -19,7 +19,7 @@ from prism.config import Variant
 from prism.imaging import RenderedVariant, Source, render_variant
 from prism.jobs import JobCounters, JobStatus
 from prism.messages import JOB_METADATA_KEY
-from prism.ports import ObjectHead, Registration
+from prism.ports import Registration, WriteResult
 from prism.records import SourceRecord, VariantRecord
 from prism_cli.local.lambda_emulator import FakeLambdaContext, load_function_handler, sqs_event
 from prism_cli.local.stack import LocalStack
@@ -138,23 +138,23 @@ def test_a_collision_free_layout_keeps_both_sources(local_stack: LocalStack) -> 
 
 # --- 2. an older run never overwrites a newer one -------------------------------------------
 class HeldWrite:
-    """Holds one thread's first look at an output (``ObjectStore.head`` on the output
-    bucket) until released: the moment between reading what is there and writing."""
+    """Holds one thread's first write of an output (``ObjectStore.write_in_order`` on the
+    output bucket) until released: the moment after rendering, before anything at its key
+    is read or written."""
 
     def __init__(self, output_bucket: str) -> None:
         self.output_bucket = output_bucket
         self.holder: threading.Thread | None = None
         self.reached = threading.Event()
         self.release = threading.Event()
-        self._original = ObjectStore.head
+        self._original = ObjectStore.write_in_order
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         original, held = self._original, self
 
-        async def head(
-            store: ObjectStore, bucket: str, key: str, version_id: str | None = None
-        ) -> ObjectHead | None:
-            found = await original(store, bucket, key, version_id)
+        async def write_in_order(
+            store: ObjectStore, bucket: str, key: str, data: bytes, **kwargs: Any
+        ) -> tuple[WriteResult, str | None]:
             if (
                 bucket == held.output_bucket
                 and threading.current_thread() is held.holder
@@ -162,9 +162,9 @@ class HeldWrite:
             ):
                 held.reached.set()
                 await asyncio.to_thread(held.release.wait, 60)
-            return found
+            return await original(store, bucket, key, data, **kwargs)
 
-        monkeypatch.setattr(ObjectStore, "head", head)
+        monkeypatch.setattr(ObjectStore, "write_in_order", write_in_order)
 
 
 def invoke_worker_in_thread(stack: LocalStack, messages: list[MessageTypeDef]) -> threading.Thread:

@@ -100,14 +100,17 @@ class ObjectStore:
 
         Every write is conditional on what was read (``If-None-Match: *`` for a new key,
         ``If-Match`` on the existing ETag otherwise) and re-checked when S3 refuses it, so
-        no interleaving lets an older run's bytes land after a newer run's.
+        no interleaving lets an older run's bytes land after a newer run's. The first
+        attempt assumes a new key without reading: it can only succeed if nothing is there.
 
         ``metadata`` is the output's user metadata, the run's keys added; ``cache_control``
         and ``content_disposition`` are its headers (None: not set)."""
         tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
         headers = _headers(cache_control, content_disposition)
-        for _ in range(WRITE_ATTEMPTS):
-            existing = await self.head(bucket, key)
+        for attempt in range(WRITE_ATTEMPTS):
+            # First as a new key (the usual case: one request); if anything is there, S3
+            # refuses it and the next attempt reads what is there first.
+            existing = await self.head(bucket, key) if attempt else None
             if existing is not None and output_order(existing) > order:
                 return WriteResult.NEWER_EXISTS, None
             condition = (
