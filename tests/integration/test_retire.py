@@ -17,7 +17,7 @@ from prism_cli.local.stack import LocalStack
 from prism_cli.run.retire import Retirement
 from prism_cli.run.run_log import RunPlace
 from support.images import image_bytes
-from support.pipeline import NO_BACKOFF, with_processing
+from support.pipeline import NO_BACKOFF, drain, with_processing
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +93,9 @@ def test_finished_sources_are_downloaded_and_removed_from_the_stack(
     ]
     # Each released upload's version is gone, and no delete marker left in its place.
     assert versions(stack, input_bucket) == ["uploads/other/c.jpg"]
+    # Releasing is no user's delete: no ObjectRemoved notification for the fan-out.
+    removals = [m for m in drain(stack, "UploadsQueue") if "ObjectRemoved" in m["Body"]]
+    assert removals == []
 
 
 def test_a_source_still_under_way_is_not_released(local_stack: LocalStack, tmp_path: Path) -> None:

@@ -88,8 +88,9 @@ def _conditional_copy(copy: Callable[..., Any]) -> Callable[..., Any]:
 
 def _unless_silenced(send: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(send)
-    def send_event(account_id: str, event_name: str, bucket: Any, key: Any) -> None:
-        if "ObjectRemoved" in str(event_name):
+    def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+        # moto passes an S3NotificationEvent (an Enum whose value is the event's name).
+        if "ObjectRemoved" in str(getattr(event_name, "value", event_name)):
             version = getattr(key, "version_id", None)
             with _lock:
                 for candidate in ((bucket.name, key.name, version), (bucket.name, key.name, None)):
