@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from prism.aws import job_table, schema
-from prism.aws.job_table import JobTable, UnprocessedKeys
+from prism.aws import schema, table_calls
+from prism.aws.job_table import JobTable
 from prism.aws.processing_table import ProcessingTable
+from prism.aws.table_calls import UnprocessedKeys
 from prism.jobs import JobCounters, JobRecord
 from prism.ports import Registration
 from prism.records import SourceRecord, VariantRecord, utc_now
@@ -130,7 +131,7 @@ def test_shards_left_unprocessed_try_after_try_fail_the_read() -> None:
     db = StubDynamoDB(schema.job_item(job()), partial_answers=1000)
     with pytest.raises(UnprocessedKeys):
         run(JobTable(db, TABLE).progress("job-1"))
-    assert len(db.called("batch_get_item")) == job_table.BATCH_GET_ATTEMPTS
+    assert len(db.called("batch_get_item")) == table_calls.BATCH_GET_ATTEMPTS
 
 
 def test_a_job_that_is_not_sealed_is_neither_read_nor_finished() -> None:

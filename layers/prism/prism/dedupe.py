@@ -17,9 +17,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prism.errors import PermanentError, Reason
-from prism.messages import VARIANT_METADATA_KEY, VariantTask
-from prism.outcomes import rejection_record, variant_record
+from prism.messages import VariantTask
+from prism.outcomes import superseded_record, variant_record
 from prism.output_formats import FORMATS, canonical_name
 from prism.ports import Objects, ProcessingLog, WriteResult
 from prism.records import RenderRef, SourceFacts, VariantRecord, VariantStatus
@@ -46,9 +45,8 @@ class Reused:
 
     task: VariantTask
     record: VariantRecord
+    # None: a later run's output is at its key already, and nothing was copied.
     etag: str | None
-    # A later run's output is at its key already: nothing was copied.
-    superseded: bool = False
 
 
 class Reuses:
@@ -129,10 +127,7 @@ class Reuses:
                 content_type=ref.content_type,
                 run_id=task.run_id,
                 order=task.run_order,
-                metadata={
-                    **(task.variant.user_metadata or {}),
-                    VARIANT_METADATA_KEY: task.variant.name,
-                },
+                metadata=task.output_metadata,
                 cache_control=task.variant.cache_control,
                 content_disposition=task.variant.content_disposition,
             )
@@ -140,8 +135,7 @@ class Reuses:
             return None  # the earlier output changed or is gone: render it
         written, etag = copied
         if written is WriteResult.NEWER_EXISTS:
-            newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")
-            return Reused(task, rejection_record(task, newer), None, superseded=True)
+            return Reused(task, superseded_record(task), None)
         record = variant_record(
             task,
             status=VariantStatus.DONE,

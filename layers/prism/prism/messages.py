@@ -61,6 +61,11 @@ class VariantTask(BaseModel):
     # Reuse an identical earlier render by copying it (the pipeline's ``dedupe``).
     dedupe: bool = False
 
+    @property
+    def output_metadata(self) -> dict[str, str]:
+        """The output's S3 user metadata: the variant's own, and which variant it is."""
+        return {**(self.variant.user_metadata or {}), VARIANT_METADATA_KEY: self.variant.name}
+
 
 # S3 user metadata that puts an uploaded object into a job (``prism submit`` sets it).
 JOB_METADATA_KEY = "prism-job"

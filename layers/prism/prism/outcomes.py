@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from prism.announce import Announcer
-from prism.errors import PermanentError
+from prism.errors import PermanentError, Reason
 from prism.last_chance import persistently
 from prism.messages import VariantTask
 from prism.observability import count_failure, logger, metrics
@@ -42,6 +42,12 @@ def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -
 def rejection_record(task: VariantTask, error: PermanentError) -> VariantRecord:
     status = VariantStatus.SKIPPED if error.skipped else VariantStatus.FAILED
     return variant_record(task, status=status, reason=error.reason.value, error=error.detail)
+
+
+def superseded_record(task: VariantTask) -> VariantRecord:
+    """The task's outcome when a later run's output is at its key already (not written)."""
+    newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")
+    return rejection_record(task, newer)
 
 
 class Outcomes:

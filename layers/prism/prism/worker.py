@@ -35,9 +35,9 @@ from prism.imaging import (
 from prism.imaging.placeholder import placeholder
 from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
-from prism.messages import VARIANT_METADATA_KEY, SourceRef, VariantTask
+from prism.messages import SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_time
-from prism.outcomes import Outcomes, rejection_record, variant_record
+from prism.outcomes import Outcomes, rejection_record, superseded_record, variant_record
 from prism.ports import EventPublisher, Jobs, Objects, ProcessingLog, RecordResult, WriteResult
 from prism.recent_decodes import pixel_bytes, recent_decodes
 from prism.records import SourceFacts, SourceRecord, SourceStatus, VariantRecord, VariantStatus
@@ -445,16 +445,12 @@ class Worker:
                 content_type=rendered.content_type,
                 run_id=task.run_id,
                 order=task.run_order,
-                metadata={
-                    **(task.variant.user_metadata or {}),
-                    VARIANT_METADATA_KEY: task.variant.name,
-                },
+                metadata=task.output_metadata,
                 cache_control=task.variant.cache_control,
                 content_disposition=task.variant.content_disposition,
             )
         if written is WriteResult.NEWER_EXISTS:
-            newer = PermanentError(Reason.SUPERSEDED, "a later upload's output is there already")
-            return _Attempt(task, rejection_record(task, newer))
+            return _Attempt(task, superseded_record(task))
         record = variant_record(
             task,
             status=VariantStatus.DONE,

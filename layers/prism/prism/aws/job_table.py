@@ -5,7 +5,6 @@ read a job's log through the ``by-job`` index."""
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -14,6 +13,7 @@ from botocore.exceptions import ClientError
 from prism.aws import schema
 from prism.aws.errors import CONDITION_FAILED, error_code
 from prism.aws.schema import to_attributes
+from prism.aws.table_calls import batch_get, update_if
 from prism.jobs import (
     ACTIVE_STATUSES,
     JobCounters,
@@ -24,13 +24,6 @@ from prism.jobs import (
     JobStatus,
 )
 from prism.records import SourceRecord, VariantRecord, expiry, utc_now
-
-# Tries of one BatchGetItem while DynamoDB leaves keys unprocessed.
-BATCH_GET_ATTEMPTS = 6
-
-
-class UnprocessedKeys(Exception):
-    """DynamoDB left some of a job's shards unread, try after try (sustained throttling)."""
 
 
 class JobTable:
@@ -97,28 +90,7 @@ class JobTable:
     async def _shard_items(self, job: JobRecord) -> list[dict[str, Any]]:
         """The job's shard items that exist (a shard no source hashed to has none)."""
         keys = [schema.shard_key(job.job_id, shard) for shard in range(job.shards)]
-        batches = [
-            keys[start : start + schema.BATCH_GET_KEYS]
-            for start in range(0, len(keys), schema.BATCH_GET_KEYS)
-        ]
-        found = await asyncio.gather(*(self._batch_get(batch) for batch in batches))
-        return [item for items in found for item in items]
-
-    async def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Up to 100 items by key, strongly consistent; the keys DynamoDB leaves unprocessed
-        (throttling, or 16 MB in one response) are asked for again, with backoff."""
-        items: list[dict[str, Any]] = []
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
-            response = await self._db.batch_get_item(
-                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-            )
-            items.extend(response.get("Responses", {}).get(self._table, []))
-            keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-            if not keys:
-                return items
-        raise UnprocessedKeys(f"{len(keys)} counter shards unread after {BATCH_GET_ATTEMPTS} tries")
+        return await batch_get(self._db, self._table, keys)
 
     async def seal(self, job_id: str, expected_sources: int) -> None:
         """Record how many sources the job has; from then on it can finish."""
@@ -207,8 +179,10 @@ class JobTable:
     async def claim_job_announcement(self, job_id: str, at: str, stale_before: str) -> bool:
         """Claim the publishing of the job's "Job Completed" event: True for one caller,
         unless announced already; a claim older than ``stale_before`` is taken over."""
-        return await self._set_once(
-            job_id,
+        return await update_if(
+            self._db,
+            self._table,
+            schema.job_key(job_id),
             "SET announcing_at = :at",
             "attribute_exists(pk) AND attribute_not_exists(announced_at)"
             " AND (attribute_not_exists(announcing_at) OR announcing_at < :stale)",
@@ -217,29 +191,14 @@ class JobTable:
 
     async def mark_job_announced(self, job_id: str, at: str) -> bool:
         """Mark the job's "Job Completed" event published; False if it was already."""
-        return await self._set_once(
-            job_id,
+        return await update_if(
+            self._db,
+            self._table,
+            schema.job_key(job_id),
             "SET announced_at = :at",
             "attribute_exists(pk) AND attribute_not_exists(announced_at)",
             {":at": at},
         )
-
-    async def _set_once(
-        self, job_id: str, update: str, condition: str, values: dict[str, Any]
-    ) -> bool:
-        try:
-            await self._db.update_item(
-                TableName=self._table,
-                Key=schema.job_key(job_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=to_attributes(values),
-            )
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED:
-                raise
-            return False
-        return True
 
     async def _expire_shards(
         self, shard_items: list[dict[str, Any]], expires_at: int | None

@@ -35,6 +35,7 @@ from prism.aws import schema
 from prism.aws.errors import CONDITION_FAILED as CONDITION_FAILED_EXCEPTION
 from prism.aws.errors import error_code
 from prism.aws.schema import SOURCE_COUNTERS, to_attributes
+from prism.aws.table_calls import batch_get, partition_items, update_if
 from prism.errors import Reason
 from prism.jobs import JobCounters, past_run_counters, source_counters, variant_counters
 from prism.ports import RecordResult, Registration
@@ -472,24 +473,14 @@ class ProcessingTable:
         """The source's current record and its variants' records (any run), in one query."""
         source: SourceRecord | None = None
         variants: dict[str, VariantRecord] = {}
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": schema.source_pk(bucket, key)}),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = await self._db.query(**request)
-            for item in response.get("Items", []):
-                sort_key = item["sk"]["S"]
-                if sort_key == schema.SOURCE_SK:
-                    source = schema.from_item(SourceRecord, item)
-                elif sort_key.startswith(schema.VARIANT_SK_PREFIX):
-                    variant = schema.from_item(VariantRecord, item)
-                    variants[variant.variant] = variant
-            if "LastEvaluatedKey" not in response:
-                return source, variants
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in await partition_items(self._db, self._table, schema.source_pk(bucket, key)):
+            sort_key = item["sk"]["S"]
+            if sort_key == schema.SOURCE_SK:
+                source = schema.from_item(SourceRecord, item)
+            elif sort_key.startswith(schema.VARIANT_SK_PREFIX):
+                variant = schema.from_item(VariantRecord, item)
+                variants[variant.variant] = variant
+        return source, variants
 
     async def get_source(self, bucket: str, key: str) -> SourceRecord | None:
         response = await self._db.get_item(
@@ -519,49 +510,24 @@ class ProcessingTable:
         return source_id
 
     async def claim_owners(self, bucket: str, keys: Sequence[str]) -> dict[str, str]:
-        """The owning source of each of ``keys`` that has been claimed (one read per 100)."""
-        owners: dict[str, str] = {}
+        """The owning source of each of ``keys`` that has been claimed."""
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), schema.BATCH_GET_KEYS):
-            request = {
-                self._table: {
-                    "Keys": [
-                        schema.claim_key(bucket, k)
-                        for k in unique[start : start + schema.BATCH_GET_KEYS]
-                    ],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = await self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    values = schema.from_attributes(item)
-                    owners[str(values["pk"]).removeprefix(schema.claim_pk(bucket, ""))] = str(
-                        values["source"]
-                    )
-                request = response.get("UnprocessedKeys") or {}
-        return owners
+        items = await batch_get(
+            self._db, self._table, [schema.claim_key(bucket, k) for k in unique]
+        )
+        prefix = schema.claim_pk(bucket, "")
+        return {
+            str(values["pk"]).removeprefix(prefix): str(values["source"])
+            for values in map(schema.from_attributes, items)
+        }
 
     async def find_renders(self, content: str, specs: Sequence[str]) -> dict[str, RenderRef]:
         """Renders of this source content with these variant specs, by spec digest."""
-        found: dict[str, RenderRef] = {}
-        unique = list(dict.fromkeys(specs))
-        for start in range(0, len(unique), schema.BATCH_GET_KEYS):
-            chunk = unique[start : start + schema.BATCH_GET_KEYS]
-            request = {
-                self._table: {
-                    "Keys": [schema.render_key(content, spec) for spec in chunk],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = await self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    values = schema.from_attributes(item)
-                    spec = str(values["sk"]).removeprefix(schema.SPEC_SK_PREFIX)
-                    found[spec] = schema.render_from_item(item)
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        keys = [schema.render_key(content, spec) for spec in dict.fromkeys(specs)]
+        return {
+            item["sk"]["S"].removeprefix(schema.SPEC_SK_PREFIX): schema.render_from_item(item)
+            for item in await batch_get(self._db, self._table, keys)
+        }
 
     async def remember_render(self, content: str, spec: str, render: RenderRef) -> None:
         """Keep ``render`` for later uploads of the same content and spec (the latest wins)."""
@@ -588,35 +554,17 @@ class ProcessingTable:
     async def mark_announced(
         self, bucket: str, key: str, run_id: str, at: str, *, past: bool = False
     ) -> bool:
-        """Mark the run's events published; False if the run is not the item's (any more)
-        or is marked already."""
-        return await self._set_once(
-            self._run_item_key(bucket, key, run_id, past),
+        """Mark the run's events published (on its ``RUN#`` item if ``past``, else on the
+        source item); False if the run is not the item's (any more) or is marked already."""
+        sort_key = schema.run_sk(run_id) if past else schema.SOURCE_SK
+        return await update_if(
+            self._db,
+            self._table,
+            to_attributes({"pk": schema.source_pk(bucket, key), "sk": sort_key}),
             "SET announced_at = :at",
             "run_id = :run AND attribute_not_exists(announced_at)",
             {":at": at, ":run": run_id},
         )
-
-    def _run_item_key(self, bucket: str, key: str, run_id: str, past: bool) -> dict[str, Any]:
-        sort_key = schema.run_sk(run_id) if past else schema.SOURCE_SK
-        return to_attributes({"pk": schema.source_pk(bucket, key), "sk": sort_key})
-
-    async def _set_once(
-        self, item_key: dict[str, Any], update: str, condition: str, values: dict[str, Any]
-    ) -> bool:
-        try:
-            await self._db.update_item(
-                TableName=self._table,
-                Key=item_key,
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=to_attributes(values),
-            )
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED_EXCEPTION:
-                raise
-            return False
-        return True
 
     async def mark_deleted(
         self, bucket: str, key: str, deleted_at: str, expires_at: int | None
@@ -624,52 +572,30 @@ class ProcessingTable:
         """Mark the source's variant and past-run items deleted (kept for the audit trail
         until ``expires_at``, or their own expiry if sooner); how many were marked. Only
         items finished before the deletion: a later upload's records are left alone."""
-        response_items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": schema.source_pk(bucket, key)}),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = await self._db.query(**request)
-            response_items += response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = await partition_items(self._db, self._table, schema.source_pk(bucket, key))
         marks = []
-        for item in response_items:
+        for item in items:
             values = schema.from_attributes(item)
-            sort_key = str(values["sk"])
-            if sort_key == schema.SOURCE_SK or values.get("deleted_at"):
+            if str(values["sk"]) == schema.SOURCE_SK or values.get("deleted_at"):
                 continue
             if values.get("finished_at") and str(values["finished_at"]) > deleted_at:
                 continue
             current = values.get(schema.EXPIRES_AT)
             expiry = min(e for e in (current, expires_at) if e) if current or expires_at else None
-            marks.append(self._mark_deleted(item, deleted_at, expiry))
-        return sum(await asyncio.gather(*marks))
-
-    async def _mark_deleted(
-        self, item: dict[str, Any], deleted_at: str, expires_at: int | None
-    ) -> bool:
-        values = {":deleted": deleted_at, ":expires": expires_at}
-        try:
-            await self._db.update_item(
-                TableName=self._table,
-                Key={"pk": item["pk"], "sk": item["sk"]},
-                UpdateExpression="SET deleted_at = :deleted"
-                + (f", {schema.EXPIRES_AT} = :expires" if expires_at else ""),
-                # Not an item a later upload's run replaced it with meanwhile.
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deleted_at)"
-                " AND (attribute_not_exists(finished_at) OR finished_at <= :deleted)",
-                ExpressionAttributeValues=to_attributes(values),
+            marks.append(
+                update_if(
+                    self._db,
+                    self._table,
+                    {"pk": item["pk"], "sk": item["sk"]},
+                    "SET deleted_at = :deleted"
+                    + (f", {schema.EXPIRES_AT} = :expires" if expiry else ""),
+                    # Not an item a later upload's run replaced it with meanwhile.
+                    "attribute_exists(pk) AND attribute_not_exists(deleted_at)"
+                    " AND (attribute_not_exists(finished_at) OR finished_at <= :deleted)",
+                    {":deleted": deleted_at, ":expires": expiry},
+                )
             )
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED_EXCEPTION:
-                raise
-            return False
-        return True
+        return sum(await asyncio.gather(*marks))
 
     def _shard_update(self, job_id: str, shard: int, counters: JobCounters) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -100,38 +101,27 @@ class ObjectStore:
 
         Every write is conditional on what was read (``If-None-Match: *`` for a new key,
         ``If-Match`` on the existing ETag otherwise) and re-checked when S3 refuses it, so
-        no interleaving lets an older run's bytes land after a newer run's. The first
-        attempt assumes a new key without reading: it can only succeed if nothing is there.
+        no interleaving lets an older run's bytes land after a newer run's (``_in_order``).
 
         ``metadata`` is the output's user metadata, the run's keys added; ``cache_control``
         and ``content_disposition`` are its headers (None: not set)."""
-        tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
         headers = _headers(cache_control, content_disposition)
-        for attempt in range(WRITE_ATTEMPTS):
-            # First as a new key (the usual case: one request); if anything is there, S3
-            # refuses it and the next attempt reads what is there first.
-            existing = await self.head(bucket, key) if attempt else None
-            if existing is not None and output_order(existing) > order:
-                return WriteResult.NEWER_EXISTS, None
-            condition = (
-                {"IfNoneMatch": "*"} if existing is None else {"IfMatch": _quoted(existing.etag)}
+
+        async def put(condition: dict[str, str]) -> str | None:
+            response = await self._s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata=_tags(metadata, run_id, order),
+                **headers,
+                **condition,
             )
-            try:
-                response = await self._s3.put_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Body=data,
-                    ContentType=content_type,
-                    Metadata=tags,
-                    **headers,
-                    **condition,
-                )
-            except ClientError as exc:
-                if error_code(exc) in _RACE_CODES:
-                    continue  # another run wrote meanwhile: look again
-                raise
-            return WriteResult.WRITTEN, bare_etag(response.get("ETag"))
-        raise TransientError(f"s3://{bucket}/{key} kept changing while being written")
+            return bare_etag(response.get("ETag"))
+
+        written = await self._in_order(bucket, key, order, put)
+        assert written is not None  # a put has no source to change
+        return written
 
     async def copy_in_order(
         self,
@@ -150,40 +140,64 @@ class ObjectStore:
         """Copy the output at ``source_key`` (while its ETag is ``source_etag``) to ``key``
         server-side, in order as ``write_in_order`` writes; None when the source has
         changed or gone since (render instead)."""
-        tags = {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
         headers = _headers(cache_control, content_disposition)
-        for _ in range(WRITE_ATTEMPTS):
-            existing = await self.head(bucket, key)
+
+        async def copy(condition: dict[str, str]) -> str | None:
+            response = await self._s3.copy_object(
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": bucket, "Key": source_key},
+                CopySourceIfMatch=_quoted(source_etag),
+                MetadataDirective="REPLACE",
+                ContentType=content_type,
+                Metadata=_tags(metadata, run_id, order),
+                **headers,
+                **condition,
+            )
+            return bare_etag((response.get("CopyObjectResult") or {}).get("ETag"))
+
+        async def source_unchanged() -> bool:
+            source = await self.head(bucket, source_key)
+            return source is not None and source.etag == bare_etag(source_etag)
+
+        try:
+            return await self._in_order(bucket, key, order, copy, still_possible=source_unchanged)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING_CODES:  # the source is gone
+                return None
+            raise
+
+    async def _in_order(
+        self,
+        bucket: str,
+        key: str,
+        order: int,
+        write: Callable[[dict[str, str]], Awaitable[str | None]],
+        still_possible: Callable[[], Awaitable[bool]] | None = None,
+    ) -> tuple[WriteResult, str | None] | None:
+        """``write(condition)`` at ``key`` unless a later run's output is there: the result
+        and the new ETag, or None if ``still_possible`` says, after S3 refused a write, that
+        the write can no longer succeed.
+
+        The first attempt assumes a new key (``If-None-Match: *``, one request, the usual
+        case); once S3 refuses one, each attempt reads what is there first and writes
+        ``If-Match`` on its ETag, so no interleaving lets an older run land last."""
+        for attempt in range(WRITE_ATTEMPTS):
+            existing = await self.head(bucket, key) if attempt else None
             if existing is not None and output_order(existing) > order:
                 return WriteResult.NEWER_EXISTS, None
             condition = (
                 {"IfNoneMatch": "*"} if existing is None else {"IfMatch": _quoted(existing.etag)}
             )
             try:
-                response = await self._s3.copy_object(
-                    Bucket=bucket,
-                    Key=key,
-                    CopySource={"Bucket": bucket, "Key": source_key},
-                    CopySourceIfMatch=_quoted(source_etag),
-                    MetadataDirective="REPLACE",
-                    ContentType=content_type,
-                    Metadata=tags,
-                    **headers,
-                    **condition,
-                )
+                return WriteResult.WRITTEN, await write(condition)
             except ClientError as exc:
-                code = error_code(exc)
-                if code in _MISSING_CODES:
-                    return None
-                if code not in _RACE_CODES:
+                if error_code(exc) not in _RACE_CODES:
                     raise
-                source = await self.head(bucket, source_key)
-                if source is None or source.etag != bare_etag(source_etag):
-                    return None
-                continue  # the destination changed meanwhile: look again
-            result = response.get("CopyObjectResult") or {}
-            return WriteResult.WRITTEN, bare_etag(result.get("ETag"))
-        raise TransientError(f"s3://{bucket}/{key} kept changing while being copied")
+            # Another run wrote meanwhile (or a copy's source changed): look again.
+            if still_possible is not None and not await still_possible():
+                return None
+        raise TransientError(f"s3://{bucket}/{key} kept changing while being written")
 
     async def remove_outputs_up_to(self, bucket: str, key: str, order: int) -> bool:
         """Delete the output at ``key`` if a run no later than ``order`` wrote it; whether
@@ -206,6 +220,11 @@ class ObjectStore:
                 return False
             raise
         return True
+
+
+def _tags(metadata: dict[str, str], run_id: str, order: int) -> dict[str, str]:
+    """An output's user metadata: ``metadata`` and the run that wrote it, with its order."""
+    return {**metadata, RUN_METADATA_KEY: run_id, RUN_ORDER_METADATA_KEY: str(order)}
 
 
 def _headers(cache_control: str | None, content_disposition: str | None) -> dict[str, str]:
