@@ -25,14 +25,16 @@ from prism.imaging.probe import (
     permanent_errors,
     probe_header,
 )
+from prism.imaging.webp_still import can_decode_still, footprint_factor
 
 # Bytes fetched first to read a large source's header (dimensions, frame count).
 PROBE_BYTES = 64 * 1024
 # Peak imaging memory per byte of a decoded RGBA frame (bench/memory.py, 100 MP inputs):
-# Pillow's WebP reader needs about 4x; PNGs 1.2x; JPEGs, drafted, far less (1.2x bounds the
-# small ones, which are decoded in full).
-_FOOTPRINT_FACTORS = {"WEBP": 4.1}
+# PNGs 1.2x; JPEGs, drafted, far less (1.2x bounds the small ones, decoded in full); a
+# still WebP, decoded in place, as ``webp_still`` says; Pillow's WebP reader (animations)
+# about 4x.
 _FOOTPRINT_FACTOR = 1.25
+_PILLOW_WEBP_FACTOR = 4.1
 
 
 def check_size(size: int | None, limits: Limits, source_id: str) -> None:
@@ -118,5 +120,8 @@ def decode_footprint(data: bytes, *, max_pixels: int, variants: Sequence[Variant
     with permanent_errors():
         info = admit_image(image, max_pixels=max_pixels, animation=animation)
     frames = info.frames if animation is not None and animation.policy == "preserve" else 1
-    factor = _FOOTPRINT_FACTORS.get(info.format, _FOOTPRINT_FACTOR)
+    factor = _FOOTPRINT_FACTOR
+    if info.format == "WEBP":
+        still = can_decode_still() and getattr(image, "n_frames", 1) == 1
+        factor = footprint_factor(data) if still else _PILLOW_WEBP_FACTOR
     return int(info.pixels * 4 * factor * max(frames, 1))

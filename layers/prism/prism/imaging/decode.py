@@ -26,6 +26,7 @@ from prism.imaging.metadata import SourceMetadata, read_metadata
 from prism.imaging.prepare import SWAPPING_ORIENTATIONS, orientation, prepare
 from prism.imaging.probe import ImageInfo, open_image, permanent_errors
 from prism.imaging.transforms import combined_needed_size, reduced_size
+from prism.imaging.webp_still import decode_still
 
 # What to decode for: the upright size of the picture -> the upright size to keep
 # (None: all of it).
@@ -131,12 +132,16 @@ def _decode(
             keep = plan(_upright((image.width, image.height), turn))
             if keep is not None:
                 _draft(image, keep, turn)
-        image.load()
+        # A still WebP in one buffer rather than Pillow's four (``webp_still``).
+        picture = decode_still(data, image) if image.format == "WEBP" else None
+        if picture is None:
+            image.load()
+            picture = image
         metadata = read_metadata(image)
         # The size of the picture itself, upright (a draft may have decoded it smaller).
         size = _upright((info.width, info.height), orientation(image))
-        first = prepare(image, plan(size) if shrink else None)
-        del image  # the full decode, once ``first`` is made from it
+        first = prepare(picture, plan(size) if shrink else None)
+        del image, picture  # the full decode, once ``first`` is made from it
     animated = None
     if animation is not None and info.frames > 1:
         animated = Frames(data=data, count=info.frames, loop=loop, max_pixels=max_pixels)

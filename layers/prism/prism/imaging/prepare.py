@@ -23,8 +23,9 @@ SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _RESAMPLED_MODES = frozenset({"RGB", "RGBA", "L", "LA", "CMYK"})
 # Modes ``normalize_mode`` turns into one of those pixel by pixel, so one band at a time.
 # (Float images are scaled by their extrema, and LAB, YCbCr, HSV... are converted whole.)
+# (RGBX: a still WebP, ``webp_still``.)
 _CONVERTED_BY_PIXEL = frozenset(
-    {"P", "PA", "1", "La", "RGBa", "I", "I;16", "I;16B", "I;16L", "I;16N"}
+    {"P", "PA", "1", "La", "RGBa", "RGBX", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 )
 
 
@@ -41,6 +42,8 @@ def prepare(image: Image.Image, size: tuple[int, int] | None = None) -> Image.Im
         if size is not None:
             image = _shrunk(image, size, turn)
         upright(image, turn)
+        if image.mode == "RGBX":
+            image = image.convert("RGB")  # not shrunk; colour profiles convert from RGB
         converted = normalize_mode(to_srgb(image))
         if size is not None and size[0] < converted.width and size[1] < converted.height:
             # A mode converted whole first (LAB, YCbCr, float...): shrunk once upright.
