@@ -219,3 +219,16 @@ def test_a_run_superseded_by_a_new_upload_still_adds_up(local_stack: LocalStack)
         3,
         3,
     )
+
+
+def test_a_days_uploads_job_cannot_be_sealed(local_stack: LocalStack) -> None:
+    create_job(local_stack, "uploads-2026-12-02", JobKind.UPLOADS)
+    create_job(local_stack, "batch", JobKind.SUBMIT)
+
+    with pytest.raises(ValueError, match="never sealed"):
+        with_jobs(local_stack, lambda jobs: jobs.seal("uploads-2026-12-02", 3))
+    with_jobs(local_stack, lambda jobs: jobs.seal("batch", 3))
+
+    uploads = with_jobs(local_stack, lambda jobs: jobs.require("uploads-2026-12-02"))
+    batch = with_jobs(local_stack, lambda jobs: jobs.require("batch"))
+    assert (uploads.sealed, batch.sealed, batch.expected_sources) == (False, True, 3)

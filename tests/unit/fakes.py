@@ -24,7 +24,7 @@ from prism.jobs import (
     variant_counters,
 )
 from prism.messages import VariantTask
-from prism.ports import ObjectHead, RecordResult, Registration, WriteResult
+from prism.ports import ObjectHead, RecordResult, Registration, Vet, WriteResult
 from prism.records import (
     RenderRef,
     SourceFacts,
@@ -58,7 +58,8 @@ class StoredObject:
 
 @dataclass
 class FakeObjects:
-    """A versioned object store. ``reads`` logs each read as (bucket, key, first_bytes)."""
+    """A versioned object store. ``reads`` logs each read as (bucket, key, bytes handed
+    over: None for all of them)."""
 
     current: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
     versions: dict[tuple[str, str, str], StoredObject] = field(default_factory=dict)
@@ -82,9 +83,9 @@ class FakeObjects:
         *,
         etag: str | None = None,
         version_id: str | None = None,
-        first_bytes: int | None = None,
+        vet: Vet | None = None,
     ) -> bytes:
-        self.reads.append((bucket, key, first_bytes))
+        self.reads.append((bucket, key, None))
         if self.read_faults:
             raise self.read_faults.pop(0)
         stored = (
@@ -96,7 +97,13 @@ class FakeObjects:
             raise PermanentError(Reason.SOURCE_MISSING, f"s3://{bucket}/{key} does not exist")
         if etag and not version_id and stored.etag != etag:
             raise PermanentError(Reason.SUPERSEDED, f"s3://{bucket}/{key} was overwritten")
-        return stored.data if first_bytes is None else stored.data[:first_bytes]
+        if vet is not None:
+            try:
+                vet.check(stored.data[: vet.first_bytes])
+            except Exception:
+                self.reads[-1] = (bucket, key, vet.first_bytes)  # the download stopped there
+                raise
+        return stored.data
 
     async def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
         stored = (

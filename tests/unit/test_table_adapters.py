@@ -140,6 +140,15 @@ def test_a_job_that_is_not_sealed_is_neither_read_nor_finished() -> None:
     assert [name for name, _ in db.calls] == ["get_item"]
 
 
+def test_a_days_uploads_job_is_read_once_then_known_never_to_end() -> None:
+    db = StubDynamoDB(schema.job_item(job(kind="uploads")), shard(0, sources_finished=5))
+    jobs = JobTable(db, TABLE)
+    assert run(jobs.get("job-1")) is not None  # the worker's read at the start of a batch
+    assert run(jobs.finish_if_done("job-1")) is None
+    assert run(jobs.finish_if_done("job-1")) is None
+    assert [name for name, _ in db.calls] == ["get_item"]
+
+
 # --- an ended job expires, with its shards ------------------------------------------------------
 def finishing_job(*shards: dict[str, Any]) -> StubDynamoDB:
     sealed = job(sealed=True, expected_sources=2)

@@ -29,7 +29,14 @@ from typing import Any
 from prism.jobs import JobProgress
 from prism.observability import logger
 from prism.ports import EventPublisher, Jobs, Objects, ProcessingLog, WriteResult
-from prism.records import SourceRecord, SourceStatus, VariantRecord, VariantStatus, utc_now
+from prism.records import (
+    SourceRecord,
+    SourceState,
+    SourceStatus,
+    VariantRecord,
+    VariantStatus,
+    utc_now,
+)
 
 SOURCE_PROCESSED = "Source Processed"
 SOURCE_DELETED = "Source Deleted"
@@ -152,23 +159,31 @@ class Announcer:
         self._output_bucket = output_bucket
         self._announcing: dict[tuple[str, str, str], asyncio.Future[None]] = {}
 
-    async def source_finished(self, bucket: str, key: str, run_id: str) -> None:
+    async def source_finished(
+        self, bucket: str, key: str, run_id: str, state: SourceState | None = None
+    ) -> None:
         """Announce the source's current run, if it is ``run_id``, finished and not yet
-        announced."""
+        announced. ``state``: the source as the caller's write left it (else it is read)."""
         run = (bucket, key, run_id)
         pending = self._announcing.get(run)
         if pending is None:
             pending = self._announcing[run] = asyncio.ensure_future(
-                self._announce_source(bucket, key, run_id)
+                self._announce_source(bucket, key, run_id, state)
             )
             pending.add_done_callback(lambda _: self._announcing.pop(run, None))
         await asyncio.shield(pending)
 
-    async def _announce_source(self, bucket: str, key: str, run_id: str) -> None:
-        source, recorded = await self._log.source_state(bucket, key)
+    async def _announce_source(
+        self, bucket: str, key: str, run_id: str, state: SourceState | None
+    ) -> None:
+        if state is None:
+            read, read_variants = await self._log.source_state(bucket, key)
+            state = SourceState(read, read_variants) if read is not None else None
+        if state is None:
+            return
+        source, recorded = state.source, state.variants
         if (
-            source is None
-            or source.run_id != run_id
+            source.run_id != run_id
             or source.status in (SourceStatus.PROCESSING, SourceStatus.DELETED)
             or not source.finished
             or source.announced_at

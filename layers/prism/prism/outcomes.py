@@ -22,7 +22,13 @@ from prism.last_chance import persistently
 from prism.messages import VariantTask
 from prism.observability import count_failure, logger, metrics
 from prism.ports import Jobs, Objects, ProcessingLog, RecordResult
-from prism.records import SourceFacts, SourceRecord, VariantRecord, VariantStatus, utc_now
+from prism.records import (
+    SourceFacts,
+    SourceState,
+    VariantRecord,
+    VariantStatus,
+    utc_now,
+)
 
 
 def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -> VariantRecord:
@@ -101,10 +107,13 @@ class Outcomes:
                 await self.source_ended(bucket, key, run_id, job_id)
         return settled
 
-    async def source_ended(self, bucket: str, key: str, run_id: str, job_id: str) -> None:
-        """The source's run is settled: announce it, then end its job if it was the last."""
+    async def source_ended(
+        self, bucket: str, key: str, run_id: str, job_id: str, state: SourceState | None = None
+    ) -> None:
+        """The source's run is settled: announce it, then end its job if it was the last.
+        ``state``: the source as the write that settled it left it, if known exactly."""
         if self._announcer is not None:
-            await self._announcer.source_finished(bucket, key, run_id)
+            await self._announcer.source_finished(bucket, key, run_id, state)
         await self.finish_job(job_id)
 
     async def finish_job(self, job_id: str) -> None:
@@ -115,7 +124,7 @@ class Outcomes:
     async def record_many(
         self,
         outcomes: Sequence[tuple[VariantTask, VariantRecord]],
-        seen: SourceRecord,
+        seen: SourceState,
         original: SourceFacts | None = None,
     ) -> list[RecordResult]:
         """Record outcomes of one source's run, rendered after reading ``seen``: in one
@@ -125,16 +134,25 @@ class Outcomes:
         if not outcomes:
             return []
         task = outcomes[0][0]
+        source = seen.source
+        records = [record for _, record in outcomes]
         async with self._slot():
-            now = await self._log.record_variants(
-                [record for _, record in outcomes], seen, original
-            )
+            now = await self._log.record_variants(records, source, original)
             if now is not None:
                 if now.finished:
-                    await self.source_ended(seen.bucket, seen.key, seen.run_id, task.job_id)
+                    # The write was conditional on nothing having changed since ``seen``:
+                    # the source is now exactly that plus these records.
+                    variants = {**seen.variants, **{r.variant: r for r in records}}
+                    await self.source_ended(
+                        source.bucket,
+                        source.key,
+                        source.run_id,
+                        task.job_id,
+                        SourceState(now, variants),
+                    )
                 return [RecordResult.COUNTED] * len(outcomes)
             await self._log.mark_loaded(
-                seen.bucket, seen.key, seen.run_id, task.job_id, task.shard, original
+                source.bucket, source.key, source.run_id, task.job_id, task.shard, original
             )
         return list(await asyncio.gather(*(self.record(t, rec) for t, rec in outcomes)))
 

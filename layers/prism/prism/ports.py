@@ -8,7 +8,7 @@ means) is the adapters' docstrings' in ``prism.aws``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -24,6 +24,15 @@ class ObjectHead:
     size: int
     version_id: str | None
     metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Vet:
+    """A check of an object's first ``first_bytes`` (all of it, if it is smaller), made
+    before the rest is downloaded: ``check`` raises to refuse the object."""
+
+    first_bytes: int
+    check: Callable[[bytes], object]
 
 
 class WriteResult(Enum):
@@ -53,7 +62,7 @@ class Objects(Protocol):
         *,
         etag: str | None = None,
         version_id: str | None = None,
-        first_bytes: int | None = None,
+        vet: Vet | None = None,
     ) -> bytes: ...
 
     async def head(

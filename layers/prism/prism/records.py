@@ -7,6 +7,7 @@ or the reason it failed or was skipped. How they are stored is ``prism.aws.schem
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -165,3 +166,12 @@ class VariantRecord:
     deleted_at: str | None = None
     # Dedupe: the output this one was copied from instead of being rendered.
     reused_from: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source's record and its variants' records (by name, any run), read together: all
+    that is known of the source at one moment."""
+
+    source: SourceRecord
+    variants: Mapping[str, VariantRecord]

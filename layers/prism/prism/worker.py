@@ -38,9 +38,24 @@ from prism.keys import parse_s3_location
 from prism.messages import SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_time
 from prism.outcomes import Outcomes, rejection_record, superseded_record, variant_record
-from prism.ports import EventPublisher, Jobs, Objects, ProcessingLog, RecordResult, WriteResult
+from prism.ports import (
+    EventPublisher,
+    Jobs,
+    Objects,
+    ProcessingLog,
+    RecordResult,
+    Vet,
+    WriteResult,
+)
 from prism.recent_decodes import pixel_bytes, recent_decodes
-from prism.records import SourceFacts, SourceRecord, SourceStatus, VariantRecord, VariantStatus
+from prism.records import (
+    SourceFacts,
+    SourceRecord,
+    SourceState,
+    SourceStatus,
+    VariantRecord,
+    VariantStatus,
+)
 from prism.settings import Settings
 
 T = TypeVar("T")
@@ -234,16 +249,17 @@ class Worker:
             assert source is not None  # a current run has its source record
             recorded_now = sum(1 for v in recorded.values() if v.run_id == first.run_id)
             more_to_come = recorded_now + len(todo) < source.expected
-            results = await self._render_source(todo, source, more_to_come)
+            seen = SourceState(source, recorded)
+            results = await self._render_source(todo, seen, more_to_come)
             outcomes.update(
                 (task.variant.name, result) for task, result in zip(todo, results, strict=True)
             )
         return [outcomes[task.variant.name] for task in tasks]
 
     async def _render_source(
-        self, tasks: list[VariantTask], seen: SourceRecord, more_to_come: bool = False
+        self, tasks: list[VariantTask], seen: SourceState, more_to_come: bool = False
     ) -> list[BaseException | None]:
-        """Render ``tasks`` of the source run that ``seen`` (read before) is the record of;
+        """Render ``tasks`` of the source run that ``seen`` (read before) is the state of;
         ``more_to_come``: other variants of the run are still to be rendered (by a later
         batch, most likely), so the decode is kept for them."""
         first = tasks[0]
@@ -349,23 +365,17 @@ class Worker:
     ) -> bytes:
         """The source's bytes, unless its size or header is refused first."""
         check_size(source.size, limits, source.id)
-        data = None
-        if needs_probe(source.size):
-            # Refuse an oversized or bomb-like image from its header, before fetching it all.
-            async with self._io:
-                prefix = await self._objects.read(
-                    source.bucket,
-                    source.key,
-                    etag=source.etag,
-                    version_id=source.version_id,
-                    first_bytes=PROBE_BYTES,
-                )
-            data = admit_prefix(prefix, limits, variants)
-        if data is None:
-            async with self._io:
-                data = await self._objects.read(
-                    source.bucket, source.key, etag=source.etag, version_id=source.version_id
-                )
+        # An oversized or bomb-like image is refused from its header, before the rest of it
+        # is downloaded (in the same GET).
+        vet = Vet(PROBE_BYTES, lambda first: admit_prefix(first, limits, variants))
+        async with self._io:
+            data = await self._objects.read(
+                source.bucket,
+                source.key,
+                etag=source.etag,
+                version_id=source.version_id,
+                vet=vet if needs_probe(source.size) else None,
+            )
         check_size(len(data), limits, source.id)
         return data
 
@@ -373,7 +383,7 @@ class Worker:
         self,
         tasks: list[VariantTask],
         image: Source,
-        seen: SourceRecord,
+        seen: SourceState,
         reused: dict[str, _Attempt],
         content: str | None,
     ) -> list[BaseException | None]:
@@ -408,7 +418,7 @@ class Worker:
     async def _record_all(
         self,
         attempts: Sequence[_Attempt | BaseException],
-        seen: SourceRecord,
+        seen: SourceState,
         original: SourceFacts | None,
     ) -> list[BaseException | None]:
         """Record the attempts' outcomes together, then do what follows from each."""

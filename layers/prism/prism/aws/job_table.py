@@ -34,6 +34,9 @@ class JobTable:
         self._db = dynamodb
         self._table = table_name
         self._retention_days = retention_days
+        # Jobs read here whose kind is "uploads": ``seal`` refuses them, so they never end,
+        # and a job's kind never changes. ``finish_if_done`` need not read them again.
+        self._never_sealed: set[str] = set()
 
     async def create(self, job: JobRecord) -> bool:
         """Create a job; False if a job with that id exists already."""
@@ -73,6 +76,8 @@ class JobTable:
             ConsistentRead=True,
         )
         item: dict[str, Any] | None = response.get("Item")
+        if item is not None and item.get("kind") == {"S": JobKind.UPLOADS.value}:
+            self._never_sealed.add(job_id)
         return item
 
     async def require(self, job_id: str) -> JobRecord:
@@ -93,14 +98,29 @@ class JobTable:
         return await batch_get(self._db, self._table, keys)
 
     async def seal(self, job_id: str, expected_sources: int) -> None:
-        """Record how many sources the job has; from then on it can finish."""
-        await self._db.update_item(
-            TableName=self._table,
-            Key=schema.job_key(job_id),
-            UpdateExpression="SET sealed = :true, expected_sources = :expected",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=to_attributes({":true": True, ":expected": expected_sources}),
-        )
+        """Record how many sources the job has; from then on it can finish. A day's
+        uploads job is never sealed (``ValueError``): it takes uploads until it expires."""
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key=schema.job_key(job_id),
+                UpdateExpression="SET sealed = :true, expected_sources = :expected",
+                ConditionExpression="attribute_exists(pk) AND kind <> :uploads",
+                ExpressionAttributeValues=to_attributes(
+                    {
+                        ":true": True,
+                        ":expected": expected_sources,
+                        ":uploads": JobKind.UPLOADS.value,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+            job = await self.get(job_id)
+            if job is None:
+                raise JobNotFound(job_id) from exc
+            raise ValueError(f"job {job_id} takes uploads for a day; it is never sealed") from exc
 
     async def request_cancel(self, job_id: str) -> JobRecord:
         """Mark a running job ``cancelling``; fan-out and workers skip its remaining work."""
@@ -135,6 +155,8 @@ class JobTable:
         An ended job's ``expires_at`` is set with its final status, and then on each of its
         shard items that lacks that value (so a shard a late outcome created, or one the
         writer of the final status died before reaching, gets it on the next call)."""
+        if job_id in self._never_sealed:
+            return None
         item = await self._job_item(job_id)
         if item is None:
             return None

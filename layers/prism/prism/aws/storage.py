@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from prism.aws.errors import error_code
 from prism.errors import PermanentError, Reason, TransientError
 from prism.keys import bare_etag
-from prism.ports import ObjectHead, WriteResult
+from prism.ports import ObjectHead, Vet, WriteResult
 
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket", "NoSuchVersion"})
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
@@ -34,25 +34,30 @@ class ObjectStore:
         *,
         etag: str | None = None,
         version_id: str | None = None,
-        first_bytes: int | None = None,
+        vet: Vet | None = None,
     ) -> bytes:
-        """The object's bytes (or its first ``first_bytes``).
+        """The object's bytes, in one GET.
 
         With ``version_id`` (a versioned bucket), exactly that upload is read; with ``etag``
         only, only that content is: an object overwritten since is then a permanent
         ``superseded`` (its new upload has a notification of its own). A missing object is
-        a permanent ``source_missing``."""
+        a permanent ``source_missing``. ``vet`` sees the first bytes as soon as they
+        arrive; what it raises ends the download there."""
         request: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             request["VersionId"] = version_id
         elif etag:
             request["IfMatch"] = _quoted(etag)
-        if first_bytes is not None:
-            request["Range"] = f"bytes=0-{first_bytes - 1}"
         try:
             response = await self._s3.get_object(**request)
-            async with response["Body"] as body:
-                data: bytes = await body.read()
+            body = response["Body"]  # aiobotocore's stream: ``read(amt)``, length checked
+            async with body:
+                if vet is None:
+                    data: bytes = await body.read()
+                else:
+                    first = await _read_up_to(body, vet.first_bytes)
+                    vet.check(first)  # raising leaves the rest unread: the connection closes
+                    data = first + await body.read()
         except ClientError as exc:
             code = error_code(exc)
             if code in _MISSING_CODES:
@@ -247,3 +252,13 @@ def output_order(head: ObjectHead) -> int:
 def _quoted(etag: str | None) -> str:
     """The ETag as a conditional request header wants it."""
     return f'"{bare_etag(etag) or ""}"'
+
+
+async def _read_up_to(body: Any, size: int) -> bytes:
+    """The stream's next ``size`` bytes (fewer at its end): a read may return less."""
+    parts: list[bytes] = []
+    missing = size
+    while missing > 0 and (part := await body.read(missing)):
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
