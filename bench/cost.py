@@ -51,8 +51,9 @@ SQS_REQUEST = 0.40 / 1e6
 SQS_BATCH = 10
 # Lambda gives a function one vCPU at 1,769 MB, in proportion below and above.
 MB_PER_VCPU = 1769
-# Peak RSS of the heaviest accepted input (a 100 MP WebP, 2 threads; bench/memory.py) and the
-# headroom a worker keeps above it.
+# Peak RSS of the heaviest accepted input (a 100 MP animated WebP, read by Pillow for its first
+# frame: as a 100 MP still WebP was before Prism decoded stills itself, 2 threads;
+# bench/memory.py) and the headroom a worker keeps above it.
 HEAVIEST_PEAK_MB = 1612
 HEADROOM = 1.2
 # Time a worker invocation waits on S3, DynamoDB and SQS per upload (requests overlap); an
@@ -209,7 +210,7 @@ def report(counter: CallCounter, uploads: int, ms: tuple[float, float, str]) -> 
     for memory, dollars in costs:
         fits = memory >= HEAVIEST_PEAK_MB * HEADROOM
         print(
-            f"  {memory:5} MB  ${dollars:7.2f}" + ("" if fits else "  (cannot hold a 100 MP WebP)")
+            f"  {memory:5} MB  ${dollars:7.2f}" + ("" if fits else "  (cannot hold a 100 MP animated WebP)")
         )
     cheapest = min((c for c in costs if c[0] >= HEAVIEST_PEAK_MB * HEADROOM), key=lambda c: c[1])
     print(f"Recommended worker memory: {cheapest[0]} MB (${cheapest[1]:.2f} of Lambda duration).")

@@ -264,6 +264,15 @@ def test_run_mirrors_the_inputs_and_logs_every_file(tmp_path: Path) -> None:
         (out / "photos" / "trips").glob(f"beach_{variants[0]}.*")
     )
     assert log["summary"]["failed"] == 1 and log["finished_at"]
+    # Every event the stack published, oldest first, and no spool file left behind.
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    processed = [e["detail"]["key"] for e in events if e["detail-type"] == "Source Processed"]
+    assert sorted(processed) == sorted(
+        f"uploads/photos/{k}" for k in ("cat.jpg", "trips/beach.png", "broken.jpg")
+    )
+    assert [e["detail-type"] for e in events].count("Job Completed") == 1
+    assert [e["time"] for e in events] == sorted(e["time"] for e in events)
+    assert not (out / "events.jsonl.part").exists()
 
 
 @needs_handlers

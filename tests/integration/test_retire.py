@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from prism.aws.clients import open_clients
 from prism.aws.processing_table import ProcessingTable
 from prism.config import parse_config
 from prism_cli.local.lambda_emulator import emulators_for, run_until_idle
 from prism_cli.local.stack import LocalStack
-from prism_cli.run.retire import Retirement
+from prism_cli.run.retire import Retirement, table_forgetter
 from prism_cli.run.run_log import RunPlace
 from support.images import image_bytes
 from support.pipeline import NO_BACKOFF, drain, with_processing
@@ -60,20 +61,37 @@ def test_finished_sources_are_downloaded_and_removed_from_the_stack(
         retry_backoff=NO_BACKOFF,
     )
 
-    async def run_and_release(table: ProcessingTable) -> Retirement:
-        retirement = Retirement(table, s3, place, [*rendered, broken])
-        for emulator in emulators:
-            fanout = emulator.function.logical_id == "FanoutFunction"
-            emulator.on_deleted = retirement.uploads_settled if fanout else retirement.tasks_settled
-        await asyncio.to_thread(
-            run_until_idle, emulators, stack.clients.sqs, timeout=90, poll_seconds=0.2
-        )
-        await retirement.release_due()
-        return retirement
+    table_name = stack.environment["PRISM_TABLE_NAME"]
 
-    retirement = with_processing(stack, run_and_release)
+    async def run_and_release() -> Retirement:
+        async with open_clients() as clients:
+            table = ProcessingTable(clients.dynamodb, table_name)
+            forget = table_forgetter(clients.dynamodb, table_name)
+            retirement = Retirement(table, s3, place, [*rendered, broken], forget=forget)
+            for emulator in emulators:
+                fanout = emulator.function.logical_id == "FanoutFunction"
+                emulator.on_deleted = (
+                    retirement.uploads_settled if fanout else retirement.tasks_settled
+                )
+            await asyncio.to_thread(
+                run_until_idle, emulators, stack.clients.sqs, timeout=90, poll_seconds=0.2
+            )
+            await retirement.release_due()
+            return retirement
+
+    retirement = asyncio.run(run_and_release())
 
     assert retirement.released == 3  # the two rendered sources and the broken one
+    # Their records left the table for ``records``; the other upload's stayed.
+    released = {*rendered, broken}
+    assert {key for _, key in retirement.records.sources} == released
+    assert all(len(retirement.records.variants_of((input_bucket, k))) == 2 for k in released)
+    left = stack.clients.dynamodb.scan(TableName=table_name)["Items"]
+    partitions = {item["pk"]["S"] for item in left}
+    assert not any(pk.endswith(tuple(released)) for pk in partitions if pk.startswith("SOURCE#"))
+    assert f"SOURCE#{input_bucket}/uploads/other/c.jpg" in partitions
+    claims = [pk for pk in partitions if pk.startswith("OUTPUT#")]
+    assert len(claims) == 4 * (len(config.variants) + 1)  # outputs and manifests: kept
     upload_prefix = stack.environment["PRISM_UPLOAD_PREFIX"]
     expected = {
         config.output_key_for(key, variant, upload_prefix)

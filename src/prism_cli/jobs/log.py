@@ -52,6 +52,13 @@ class JobRecords:
         else:
             self.variants.setdefault(key, []).append(record)
 
+    def add_missing(self, other: JobRecords) -> None:
+        """The sources of ``other`` that this has no record of, with their variants."""
+        for key, source in other.sources.items():
+            if key not in self.sources:
+                self.sources[key] = source
+                self.variants[key] = list(other.variants.get(key, []))
+
     def variants_of(self, key: SourceKey) -> list[VariantRecord]:
         """The variants of the source's current run, in name order."""
         source = self.sources.get(key)

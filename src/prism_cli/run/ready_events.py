@@ -1,5 +1,7 @@
 """The events a local run's stack published ("Source Processed", "Source Deleted", "Job
-Completed"): the template's rule routes them to its events queue, read here at the end."""
+Completed"): the template's rule routes them to its events queue, from which they are moved
+to a file while the run goes on (moto would keep every message in memory until the end),
+and written to ``OUT/events.jsonl``, oldest first, at the end."""
 
 from __future__ import annotations
 
@@ -11,28 +13,57 @@ from prism_cli.local.stack import LocalStack
 
 EVENTS_QUEUE = "EventsQueue"
 EVENTS_NAME = "events.jsonl"
+SPOOL_SECONDS = 1.0  # how often a run moves its events out of the queue
 
 
-def collect_events(stack: LocalStack, out: Path) -> list[dict[str, Any]]:
-    """Every event in the stack's events queue (none if the template routes none there),
-    removed from it and written to ``out/events.jsonl``, one JSON object per line."""
-    if EVENTS_QUEUE not in stack.template.queues:
-        return []
-    sqs, url = stack.clients.sqs, stack.queue_url(EVENTS_QUEUE)
-    events: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        events.extend(json.loads(message["Body"]) for message in batch)
-        sqs.delete_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
-            ],
-        )
-    events.sort(key=lambda event: str(event.get("time", "")))
-    with (out / EVENTS_NAME).open("w", encoding="utf-8") as file:
-        for event in events:
-            file.write(json.dumps(event, sort_keys=True) + "\n")
-    return events
+class EventSpool:
+    """The stack's events queue, emptied into ``out/events.jsonl.part`` by ``move``; ``collect``
+    moves the rest and writes ``out/events.jsonl``. Nothing to do if the template routes no
+    events to a queue."""
+
+    def __init__(self, stack: LocalStack, out: Path) -> None:
+        self._stack = stack
+        self._out = out
+        self._part = out / f"{EVENTS_NAME}.part"
+        self._routed = EVENTS_QUEUE in stack.template.queues
+
+    def move(self) -> int:
+        """Move the events in the queue now to the spool file; how many were moved."""
+        if not self._routed:
+            return 0
+        sqs, url = self._stack.clients.sqs, self._stack.queue_url(EVENTS_QUEUE)
+        moved = 0
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            lines = [json.dumps(json.loads(m["Body"]), sort_keys=True) + "\n" for m in batch]
+            with self._part.open("a", encoding="utf-8") as file:
+                file.write("".join(lines))
+            # Deleted once written: an event is in the queue or in the file, never in neither.
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
+            )
+            moved += len(batch)
+        return moved
+
+    def collect(self) -> list[dict[str, Any]]:
+        """Every event the stack published, oldest first, also written to ``events.jsonl``."""
+        if not self._routed:
+            return []
+        self.move()
+        events: list[dict[str, Any]] = []
+        if self._part.exists():
+            with self._part.open(encoding="utf-8") as file:
+                events = [json.loads(line) for line in file if line.strip()]
+        events.sort(key=lambda event: str(event.get("time", "")))
+        with (self._out / EVENTS_NAME).open("w", encoding="utf-8") as file:
+            for event in events:
+                file.write(json.dumps(event, sort_keys=True) + "\n")
+        self._part.unlink(missing_ok=True)
+        return events
 
 
 def event_line(event: dict[str, Any]) -> str:

@@ -8,6 +8,12 @@ bucket, and its upload (exactly that version) is removed from the input bucket. 
 the end is still built from the job's records (:mod:`prism_cli.run.run_log`); it only
 skips the downloads done here.
 
+Its records go too (moto keeps each item as a few kilobytes of Python objects): once it is
+also announced, the source's item and its variants' items are read into ``records`` and
+deleted from the local table, so the table holds only what is under way (and the small
+output claims, which keep two sources from writing one output key). The log at the end
+takes them from ``records``.
+
 When a source may be released:
 
 - its upload's notification has been deleted from the uploads queue, so the fan-out will
@@ -29,18 +35,20 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
+from prism.aws import schema
 from prism.aws.processing_table import ProcessingTable
 from prism.messages import VariantTask
-from prism.records import VariantStatus
+from prism.records import SourceRecord, VariantRecord, VariantStatus
 from prism.uploads import uploads_in
 from prism_cli.jobs.downloads import Download, download_all, local_output_path
+from prism_cli.jobs.log import JobRecords
 from prism_cli.local.moto_s3 import silence_removal
 from prism_cli.run.run_log import RunPlace
 
@@ -52,6 +60,7 @@ logger = logging.getLogger(__name__)
 RETIRE_SECONDS = 0.25  # how often finished sources are looked for
 _LOOKUPS = 8  # source queries at once
 _DELETE_BATCH = 1000  # S3's limit for DeleteObjects
+_WRITE_BATCH = 25  # DynamoDB's limit for BatchWriteItem
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,29 @@ class _Finished:
     key: str
     version_id: str | None
     downloads: tuple[Download, ...]
+    # Its records, to take out of the table once released (None: leave them there).
+    records: tuple[SourceRecord, list[VariantRecord]] | None = None
+
+
+# Removes a released source's records from the local table (see ``table_forgetter``).
+Forget = Callable[[SourceRecord, Sequence[VariantRecord]], Awaitable[None]]
+
+
+def table_forgetter(dynamodb: Any, table_name: str) -> Forget:
+    """Deletes a source's item and its variants' items from the table (aioboto3 client)."""
+
+    async def forget(source: SourceRecord, variants: Sequence[VariantRecord]) -> None:
+        pk = schema.source_pk(source.bucket, source.key)
+        keys = [schema.source_key(source.bucket, source.key)] + [
+            schema.to_attributes({"pk": pk, "sk": schema.variant_sk(v.variant)}) for v in variants
+        ]
+        for start in range(0, len(keys), _WRITE_BATCH):
+            chunk = keys[start : start + _WRITE_BATCH]
+            await dynamodb.batch_write_item(
+                RequestItems={table_name: [{"DeleteRequest": {"Key": key}} for key in chunk]}
+            )
+
+    return forget
 
 
 class Retirement:
@@ -70,9 +102,15 @@ class Retirement:
     downloaded so far (None: written)."""
 
     def __init__(
-        self, table: ProcessingTable, s3: S3Client, place: RunPlace, keys: Iterable[str]
+        self,
+        table: ProcessingTable,
+        s3: S3Client,
+        place: RunPlace,
+        keys: Iterable[str],
+        forget: Forget | None = None,
     ) -> None:
         self._table = table
+        self._forget = forget
         self._s3 = s3
         self._place = place
         self._keys = frozenset(keys)
@@ -85,6 +123,8 @@ class Retirement:
         self._stop = asyncio.Event()
         self.downloaded: dict[Download, str | None] = {}
         self.released = 0  # sources
+        # The records of released sources that ``forget`` removed from the table.
+        self.records = JobRecords()
 
     # --- observers (emulator threads) -----------------------------------------------------
     def uploads_settled(self, records: Sequence[dict[str, Any]]) -> None:
@@ -156,6 +196,22 @@ class Retirement:
         finished = [source for source in found if source is not None]
         if finished:
             await asyncio.to_thread(self._release, finished)
+        if self._forget is not None:
+            for source in finished:
+                if source.records is not None:
+                    await self._forget_records(*source.records)
+
+    async def _forget_records(self, source: SourceRecord, variants: list[VariantRecord]) -> None:
+        # Kept here first: a record is never in neither place (one left in both is read
+        # from the table at the end).
+        self.records.add(source)
+        for variant in variants:
+            self.records.add(variant)
+        assert self._forget is not None
+        try:
+            await self._forget(source, variants)
+        except Exception:  # memory only: the log reads what is left in the table
+            logger.exception("removing the records of %s failed", source.key)
 
     async def _finished(self, key: str) -> _Finished | None:
         with self._lock:
@@ -184,7 +240,9 @@ class Retirement:
         with self._lock:
             self._done.add(key)
             version = self._versions.get(key)
-        return _Finished(key, version, tuple(downloads))
+        # Announced: nothing will write its records again (the announcement was the last).
+        records = (source, list(variants.values())) if source.announced_at else None
+        return _Finished(key, version, tuple(downloads), records)
 
     # --- releasing (a worker thread) --------------------------------------------------------
     def _release(self, finished: Sequence[_Finished]) -> None:

@@ -22,9 +22,11 @@ for the whole run, the making of the stack included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -66,12 +68,13 @@ from prism_cli.report import write_report
 from prism_cli.run.dead_letters import read_dead_letters
 from prism_cli.run.out_folder import check_folders
 from prism_cli.run.output_keys import check_output_keys
-from prism_cli.run.ready_events import collect_events
-from prism_cli.run.retire import Retirement
+from prism_cli.run.ready_events import SPOOL_SECONDS, EventSpool
+from prism_cli.run.retire import Retirement, table_forgetter
 from prism_cli.run.run_log import RunPlace, fill_run_log
 from prism_cli.run.summary import RunResult
 from prism_cli.run.watermark_logos import Logo, find_logos
 
+logger = logging.getLogger(__name__)
 LOG_NAME = "processing_log.json"
 FUNCTION_LOG_NAME = "functions.log"
 
@@ -151,7 +154,7 @@ def run(options: RunOptions, console: Console | None = None) -> RunResult:
         interrupted = outcome.interrupted or interrupts.pending()
         log.job = outcome.job_id
         local_run.collect(log, outcome.records or JobRecords(), interrupted, outcome.retirement)
-        events = collect_events(stack, out)
+        events = local_run.events.collect()
     log = log.model_copy(update={"finished_at": datetime.now(UTC), "interrupted": interrupted})
     log_path = out / LOG_NAME
     log.save(log_path)
@@ -201,6 +204,7 @@ class _Run:
         self.console = console
         self.interrupts = interrupts
         self.keys = {file.key(self.settings.upload_prefix): file for file in files}
+        self.events = EventSpool(stack, out)
 
     def upload_logos(self, logos: list[Logo]) -> None:
         """Put the config's watermark logos where the workers look for them (outside the
@@ -257,6 +261,8 @@ class _Run:
                 ready=functools.partial(_original_finished, processing, self.settings.input_bucket),
             )
             retiring = asyncio.create_task(retirement.run())
+            spooled = asyncio.Event()
+            spooling = asyncio.create_task(self._spool_events(spooled))
             try:
                 result, _ = await feed_and_follow(
                     table,
@@ -269,10 +275,26 @@ class _Run:
                 )
             finally:
                 retirement.stop()  # and let a release under way end: the log comes next
+                spooled.set()  # once a move under way has ended
                 await retiring
+                await spooling
             outcome.interrupted = result.cancel_requested or result.progress.job.cancelled
             outcome.records = await read_job_records(table, result.progress.job)
+            outcome.records.add_missing(retirement.records)  # taken out of the table
         return outcome
+
+    async def _spool_events(self, stop: asyncio.Event) -> None:
+        """Move the stack's events out of its queue as they come (see ``EventSpool``),
+        until ``stop``."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SPOOL_SECONDS)
+            if stop.is_set():
+                return
+            try:
+                await asyncio.to_thread(self.events.move)
+            except Exception:  # memory only: what is left is collected at the end
+                logger.exception("moving the stack's events failed")
 
     def _retirement(
         self,
@@ -287,6 +309,7 @@ class _Run:
             self.stack.clients.s3,
             self.place,
             [key for key in self.keys if key not in (keep or set())],
+            forget=table_forgetter(dynamodb, self.settings.table_name),
         )
         notified = {
             notification.queue
