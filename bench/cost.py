@@ -210,7 +210,8 @@ def report(counter: CallCounter, uploads: int, ms: tuple[float, float, str]) -> 
     for memory, dollars in costs:
         fits = memory >= HEAVIEST_PEAK_MB * HEADROOM
         print(
-            f"  {memory:5} MB  ${dollars:7.2f}" + ("" if fits else "  (cannot hold a 100 MP animated WebP)")
+            f"  {memory:5} MB  ${dollars:7.2f}"
+            + ("" if fits else "  (cannot hold a 100 MP animated WebP)")
         )
     cheapest = min((c for c in costs if c[0] >= HEAVIEST_PEAK_MB * HEADROOM), key=lambda c: c[1])
     print(f"Recommended worker memory: {cheapest[0]} MB (${cheapest[1]:.2f} of Lambda duration).")

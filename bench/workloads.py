@@ -160,7 +160,7 @@ def prism_threaded(
 async def prism_batch(
     uploads: Sequence[bytes], pool: Executor, variants: Sequence[Variant] = VARIANTS
 ) -> list[list[bytes]]:
-    """Several uploads at once, scheduled as the worker schedules a batch: up to
+    """Several uploads at once, scheduled as the worker schedules a batch (largest first): up to
     ``Settings.source_concurrency`` sources at once, each reserving its decode footprint
     from a ``Settings.source_memory_mb`` budget before it is decoded on ``pool``; then each
     of its variants is rendered on ``pool``, while the next source is decoded."""
@@ -182,4 +182,8 @@ async def prism_batch(
                     )
                 )
 
-    return list(await asyncio.gather(*(one(data) for data in uploads)))
+    # The worker starts a batch's largest uploads first.
+    order = sorted(range(len(uploads)), key=lambda index: -len(uploads[index]))
+    results = await asyncio.gather(*(one(uploads[index]) for index in order))
+    by_index = dict(zip(order, results, strict=True))
+    return [by_index[index] for index in range(len(uploads))]

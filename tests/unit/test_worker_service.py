@@ -259,3 +259,31 @@ async def test_the_next_source_is_decoded_while_the_current_one_renders(
     assert all(error is None for error in results.values())
     assert events == ["second decoded", "first rendered"]
     assert ports.table.jobs["job-1"].status == "complete"
+
+
+async def test_a_batch_starts_with_its_largest_uploads() -> None:
+    ports = Ports()
+    ports.job()
+    sizes = {
+        "uploads/small.jpg": (64, 48),
+        "uploads/large.jpg": (1600, 1200),
+        "uploads/mid.jpg": (640, 480),
+    }
+    tasks = [
+        task
+        for key, size in sizes.items()
+        for task in await ports.fanned_out(key, noisy_jpeg(size))
+    ]
+    ports.objects.reads.clear()
+
+    await ports.worker().process(deliveries(tasks))
+
+    order = [key for _, key, _ in ports.objects.reads]
+    assert order == ["uploads/large.jpg", "uploads/mid.jpg", "uploads/small.jpg"]
+    assert {status for status, _ in statuses(ports).values()} == {VariantStatus.DONE}
+
+
+def noisy_jpeg(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 40).convert("RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()

@@ -192,8 +192,11 @@ class Worker:
             by_source.setdefault((task.source.id, task.run_id), []).append(
                 Delivery(record.message_id, task, receive_count(record))
             )
+        # Largest uploads first (by bytes, the only size known before fetching): the small
+        # ones then fill the pool's threads while the last large one is still being decoded.
+        groups = sorted(by_source.values(), key=lambda items: -(items[0].task.source.size or 0))
         for group_results in await asyncio.gather(
-            *(self._process_source_bounded(items) for items in by_source.values())
+            *(self._process_source_bounded(items) for items in groups)
         ):
             results.update(group_results)
         return results
