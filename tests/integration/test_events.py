@@ -106,10 +106,11 @@ def test_worker_event(local_stack: LocalStack) -> None:
         expected=2,
     )
     dynamodb.put_item(TableName=table, Item=source_item(source))
+    # A sealed job (the sample's day's uploads job could never be sealed, nor end).
     job = JobRecord(
         job_id=task.job_id,
         status="running",
-        kind="uploads",
+        kind="submit",
         created_at="2026-11-27T09:30:00Z",
         sealed=True,
         expected_sources=1,
