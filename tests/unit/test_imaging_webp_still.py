@@ -24,6 +24,7 @@ from prism.imaging.webp_still import (
     LOSSLESS_FACTOR,
     LOSSY_ALPHA_FACTOR,
     LOSSY_FACTOR,
+    PILLOW_READER_FACTOR,
     can_decode_still,
     decode_still,
     footprint_factor,
@@ -145,8 +146,13 @@ def test_a_corrupt_still_is_refused() -> None:
     assert caught.value.reason in (Reason.TRUNCATED, Reason.CORRUPT)
 
 
-def test_the_footprint_factor_follows_the_bitstream() -> None:
-    assert footprint_factor(STILLS["lossy"]) == LOSSY_FACTOR
-    assert footprint_factor(STILLS["lossy with alpha"]) == LOSSY_ALPHA_FACTOR
-    assert footprint_factor(STILLS["lossless"]) == LOSSLESS_FACTOR
-    assert footprint_factor(STILLS["lossless with alpha"]) == LOSSLESS_FACTOR
+def _factor(data: bytes) -> float:
+    return footprint_factor(data, open_image(data, max_pixels=LIMIT))
+
+
+def test_the_footprint_factor_follows_the_decoder_and_the_bitstream() -> None:
+    assert _factor(STILLS["lossy"]) == LOSSY_FACTOR
+    assert _factor(STILLS["lossy with alpha"]) == LOSSY_ALPHA_FACTOR
+    assert _factor(STILLS["lossless"]) == LOSSLESS_FACTOR
+    assert _factor(STILLS["lossless with alpha"]) == LOSSLESS_FACTOR
+    assert _factor(animated("WEBP", animation_frames(2))) == PILLOW_READER_FACTOR

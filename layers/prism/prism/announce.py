@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -176,14 +176,15 @@ class Announcer:
     async def _announce_source(
         self, bucket: str, key: str, run_id: str, state: SourceState | None
     ) -> None:
+        source: SourceRecord | None
+        recorded: Mapping[str, VariantRecord]
         if state is None:
-            read, read_variants = await self._log.source_state(bucket, key)
-            state = SourceState(read, read_variants) if read is not None else None
-        if state is None:
-            return
-        source, recorded = state.source, state.variants
+            source, recorded = await self._log.source_state(bucket, key)
+        else:
+            source, recorded = state.source, state.variants
         if (
-            source.run_id != run_id
+            source is None
+            or source.run_id != run_id
             or source.status in (SourceStatus.PROCESSING, SourceStatus.DELETED)
             or not source.finished
             or source.announced_at

@@ -54,16 +54,15 @@ class EventSpool:
         if not self._routed:
             return []
         self.move()
-        events: list[dict[str, Any]] = []
+        spooled: list[tuple[dict[str, Any], str]] = []  # each event, and its line as moved
         if self._part.exists():
             with self._part.open(encoding="utf-8") as file:
-                events = [json.loads(line) for line in file if line.strip()]
-        events.sort(key=lambda event: str(event.get("time", "")))
+                spooled = [(json.loads(line), line) for line in file if line.strip()]
+        spooled.sort(key=lambda pair: str(pair[0].get("time", "")))
         with (self._out / EVENTS_NAME).open("w", encoding="utf-8") as file:
-            for event in events:
-                file.write(json.dumps(event, sort_keys=True) + "\n")
+            file.writelines(line for _, line in spooled)
         self._part.unlink(missing_ok=True)
-        return events
+        return [event for event, _ in spooled]
 
 
 def event_line(event: dict[str, Any]) -> str:

@@ -32,7 +32,6 @@ dead-letter queue is simply left for the end, as everything is when the run stop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -50,6 +49,7 @@ from prism.uploads import uploads_in
 from prism_cli.jobs.downloads import Download, download_all, local_output_path
 from prism_cli.jobs.log import JobRecords
 from prism_cli.local.moto_s3 import silence_removal
+from prism_cli.run.periodic import every
 from prism_cli.run.run_log import RunPlace
 
 if TYPE_CHECKING:
@@ -167,15 +167,8 @@ class Retirement:
     async def run(self) -> None:
         """Release finished sources until :meth:`stop` (then return once a release under
         way has ended: nothing is downloaded after that)."""
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), RETIRE_SECONDS)
-            if self._stop.is_set():
-                return
-            try:
-                await self.release_due()
-            except Exception:  # memory only: the log at the end has every output anyway
-                logger.exception("releasing finished sources failed")
+        # Memory only: the log at the end has every output anyway.
+        await every(RETIRE_SECONDS, self._stop, self.release_due, "releasing finished sources")
 
     def stop(self) -> None:
         self._stop.set()
@@ -196,22 +189,22 @@ class Retirement:
         finished = [source for source in found if source is not None]
         if finished:
             await asyncio.to_thread(self._release, finished)
-        if self._forget is not None:
-            for source in finished:
-                if source.records is not None:
-                    await self._forget_records(*source.records)
-
-    async def _forget_records(self, source: SourceRecord, variants: list[VariantRecord]) -> None:
-        # Kept here first: a record is never in neither place (one left in both is read
-        # from the table at the end).
-        self.records.add(source)
-        for variant in variants:
-            self.records.add(variant)
-        assert self._forget is not None
-        try:
-            await self._forget(source, variants)
-        except Exception:  # memory only: the log reads what is left in the table
-            logger.exception("removing the records of %s failed", source.key)
+        forget = self._forget
+        if forget is None:
+            return
+        for released in finished:
+            if released.records is None:
+                continue
+            source, variants = released.records
+            # Kept here first: a record is never in neither place (one left in both is read
+            # from the table at the end).
+            self.records.add(source)
+            for variant in variants:
+                self.records.add(variant)
+            try:
+                await forget(source, variants)
+            except Exception:  # memory only: the log reads what is left in the table
+                logger.exception("removing the records of %s failed", source.key)
 
     async def _finished(self, key: str) -> _Finished | None:
         with self._lock:

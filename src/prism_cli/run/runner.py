@@ -22,7 +22,6 @@ for the whole run, the making of the stack included.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -68,6 +67,7 @@ from prism_cli.report import write_report
 from prism_cli.run.dead_letters import read_dead_letters
 from prism_cli.run.out_folder import check_folders
 from prism_cli.run.output_keys import check_output_keys
+from prism_cli.run.periodic import every
 from prism_cli.run.ready_events import SPOOL_SECONDS, EventSpool
 from prism_cli.run.retire import Retirement, table_forgetter
 from prism_cli.run.run_log import RunPlace, fill_run_log
@@ -262,7 +262,10 @@ class _Run:
             )
             retiring = asyncio.create_task(retirement.run())
             spooled = asyncio.Event()
-            spooling = asyncio.create_task(self._spool_events(spooled))
+            # Memory only: what is left is collected at the end.
+            spooling = asyncio.create_task(
+                every(SPOOL_SECONDS, spooled, self._move_events, "moving the stack's events")
+            )
             try:
                 result, _ = await feed_and_follow(
                     table,
@@ -283,18 +286,8 @@ class _Run:
             outcome.records.add_missing(retirement.records)  # taken out of the table
         return outcome
 
-    async def _spool_events(self, stop: asyncio.Event) -> None:
-        """Move the stack's events out of its queue as they come (see ``EventSpool``),
-        until ``stop``."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SPOOL_SECONDS)
-            if stop.is_set():
-                return
-            try:
-                await asyncio.to_thread(self.events.move)
-            except Exception:  # memory only: what is left is collected at the end
-                logger.exception("moving the stack's events failed")
+    async def _move_events(self) -> None:
+        await asyncio.to_thread(self.events.move)
 
     def _retirement(
         self,

@@ -25,16 +25,14 @@ from prism.imaging.probe import (
     permanent_errors,
     probe_header,
 )
-from prism.imaging.webp_still import can_decode_still, footprint_factor
+from prism.imaging.webp_still import footprint_factor
 
 # Bytes fetched first to read a large source's header (dimensions, frame count).
 PROBE_BYTES = 64 * 1024
 # Peak imaging memory per byte of a decoded RGBA frame (bench/memory.py, 100 MP inputs):
-# PNGs 1.2x; JPEGs, drafted, far less (1.2x bounds the small ones, decoded in full); a
-# still WebP, decoded in place, as ``webp_still`` says; Pillow's WebP reader (animations)
-# about 4x.
+# PNGs 1.2x; JPEGs, drafted, far less (1.2x bounds the small ones, decoded in full); WebPs
+# as ``webp_still.footprint_factor`` says.
 _FOOTPRINT_FACTOR = 1.25
-_PILLOW_WEBP_FACTOR = 4.1
 
 
 def check_size(size: int | None, limits: Limits, source_id: str) -> None:
@@ -120,8 +118,5 @@ def decode_footprint(data: bytes, *, max_pixels: int, variants: Sequence[Variant
     with permanent_errors():
         info = admit_image(image, max_pixels=max_pixels, animation=animation)
     frames = info.frames if animation is not None and animation.policy == "preserve" else 1
-    factor = _FOOTPRINT_FACTOR
-    if info.format == "WEBP":
-        still = can_decode_still() and getattr(image, "n_frames", 1) == 1
-        factor = footprint_factor(data) if still else _PILLOW_WEBP_FACTOR
+    factor = footprint_factor(data, image) if info.format == "WEBP" else _FOOTPRINT_FACTOR
     return int(info.pixels * 4 * factor * max(frames, 1))

@@ -31,7 +31,7 @@ def decode_still(data: bytes, image: Image.Image) -> Image.Image | None:
     The result is read-only; operations on it make new images.
     """
     decode_into = _decode_rgba_into()
-    if decode_into is None or not isinstance(data, bytes) or getattr(image, "n_frames", 1) != 1:
+    if decode_into is None or not decodes_in_place(data, image):
         return None
     width, height = image.size
     stride = width * 4
@@ -48,16 +48,31 @@ def decode_still(data: bytes, image: Image.Image) -> Image.Image | None:
     return decoded
 
 
+def decodes_in_place(data: bytes, image: Image.Image) -> bool:
+    """Whether ``decode_still`` decodes ``image`` (a WebP opened from ``data``) itself, unless
+    the file turns out corrupt: libwebp is reachable and the file is a still."""
+    return (
+        _decode_rgba_into() is not None
+        and isinstance(data, bytes)
+        and getattr(image, "n_frames", 1) == 1
+    )
+
+
 # Peak imaging memory per byte of the decoded RGBA picture (bench/memory.py, 20-100 MP):
 # libwebp's lossless decoder, and its decoder of a lossy file's (losslessly stored) alpha
-# plane, keep working copies of their own next to the buffer.
+# plane, keep working copies of their own next to the buffer; Pillow's reader (animations,
+# or without libwebp) keeps two canvases and copies the frame twice.
 LOSSY_FACTOR = 1.3
 LOSSY_ALPHA_FACTOR = 1.8
 LOSSLESS_FACTOR = 2.2
+PILLOW_READER_FACTOR = 4.1
 
 
-def footprint_factor(data: bytes) -> float:
-    """``*_FACTOR`` for a still WebP, by the chunks of its RIFF container."""
+def footprint_factor(data: bytes, image: Image.Image) -> float:
+    """``*_FACTOR`` for decoding ``image``, a WebP opened from ``data``: by who decodes it
+    and, for a still, by the chunks of its RIFF container."""
+    if not decodes_in_place(data, image):
+        return PILLOW_READER_FACTOR
     chunks = set(_chunk_names(data))
     if b"VP8L" in chunks:
         return LOSSLESS_FACTOR
