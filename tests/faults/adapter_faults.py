@@ -129,11 +129,13 @@ _THROTTLING = {
     "s3": [("SlowDown", 503)],
     "dynamodb": [("ProvisionedThroughputExceededException", 400), ("ThrottlingException", 400)],
     "sqs": [("ThrottlingException", 400)],
+    "events": [("ThrottlingException", 400)],
 }
 _SERVER_ERRORS = {
     "s3": [("InternalError", 500), ("ServiceUnavailable", 503)],
     "dynamodb": [("InternalServerError", 500)],
     "sqs": [("InternalError", 500)],
+    "events": [("InternalException", 500)],
 }
 
 
@@ -172,7 +174,7 @@ class AdapterFaults:
     rate: float
     seed: int
     timings: tuple[Timing, ...] = (Timing.BEFORE, Timing.AFTER)
-    services: frozenset[str] = frozenset({"s3", "sqs", "dynamodb"})
+    services: frozenset[str] = frozenset({"s3", "sqs", "dynamodb", "events"})
     injected: list[InjectedAdapterFault] = field(default_factory=list)
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -94,6 +94,7 @@ class InvariantReport:
     stale_outputs: int = 0
     missing_outputs: int = 0
     jobs_running: int = 0
+    unannounced: int = 0  # finished source runs and ended jobs never marked announced
     wall_seconds: float | None = None
     faults: str = ""
     violations: list[str] = field(default_factory=list)
@@ -117,7 +118,8 @@ class InvariantReport:
             + f" + {self.poison} poison; "
             f"lost {self.lost}, double-counted {self.double_counted}, uncounted "
             f"{self.uncounted}, stale outputs {self.stale_outputs}, missing outputs "
-            f"{self.missing_outputs}, jobs left running {self.jobs_running}{wall}{faults}"
+            f"{self.missing_outputs}, jobs left running {self.jobs_running}, unannounced "
+            f"{self.unannounced}{wall}{faults}"
             + (f"; {len(self.violations)} violations" if self.violations else "")
         )
 
@@ -381,6 +383,12 @@ def _check_source(
             report.violate(f"{key}: status {source.status}, its counts say {final}")
     if not finished and source.status != SourceStatus.PROCESSING:
         report.violate(f"{key}: status {source.status} with variants unaccounted for")
+    # Every run that ended is announced (its event published, then marked), whatever
+    # failed on the way; only a run given up on with its messages in a DLQ may not be.
+    ended = finished and source.status not in (SourceStatus.PROCESSING, SourceStatus.DELETED)
+    if ended and not source.announced_at and not in_dlq and not dead.uploads[(bucket, key)]:
+        report.unannounced += 1
+        report.violate(f"{key}: run {source.run_id} ended ({source.status}), never announced")
     if statuses[VariantStatus.DONE] and (pk, source.run_id) not in table.loaded:
         report.violate(f"{key}: variants done but the source was never counted as loaded")
     for record in current:
@@ -462,6 +470,9 @@ def _check_jobs(
                     f"job {job_id} is {job.status} with {shards.variants_finished} of "
                     f"{shards.variants_expected} variants accounted for"
                 )
+            if not job.announced_at:
+                report.unannounced += 1
+                report.violate(f"job {job_id} is {job.status}, never announced")
             failures = bool(shards.variants_failed or shards.sources_failed)
             if failures != (job.status == JobStatus.COMPLETE_WITH_FAILURES):
                 report.violate(f"job {job_id} is {job.status} but its failures are {failures}")

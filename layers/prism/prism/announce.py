@@ -5,9 +5,11 @@ A source run is announced by whoever settles it, and again by any later call for
 run (a redelivery) until it is marked announced on the run's record: manifest, event,
 mark, in that order, so a function that dies on the way leaves it to the redelivery.
 Calls for one run within a function (the variants of one source settled at once) share
-one announcement. Two functions settling the same run at the same moment, or one dying
-between publishing and marking, can publish it twice, so the event's ``run_id`` (the same
-each time) is what a consumer keys on.
+one announcement. The worker announces the runs its batch settled together, once the
+batch is done (``sources_finished``: their events in one PutEvents call), and has the
+messages of a run whose announcement failed retried. Two functions settling the same run
+at the same moment, or one dying between publishing and marking, can publish it twice, so
+the event's ``run_id`` (the same each time) is what a consumer keys on.
 
 A job is announced once: its "Job Completed" is claimed on the job item first, a
 conditional write one caller wins (many workers may see the job end at once); a claim
@@ -23,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prism.jobs import JobProgress
 from prism.observability import logger
-from prism.ports import EventPublisher, Jobs, Objects, ProcessingLog, WriteResult
+from prism.ports import Event, EventPublisher, Jobs, Objects, ProcessingLog, WriteResult
 from prism.records import (
     SourceRecord,
     SourceState,
@@ -141,6 +144,34 @@ def source_detail(
     }
 
 
+# A source's run: its bucket, key and run id.
+RunKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A source run just settled; ``state``: the source as the write that settled it left
+    it, if known exactly (else it is read)."""
+
+    bucket: str
+    key: str
+    run_id: str
+    state: SourceState | None = None
+
+    @property
+    def run(self) -> RunKey:
+        return (self.bucket, self.key, self.run_id)
+
+
+@dataclass(frozen=True)
+class _Announcement:
+    """A finished run's event, once its manifest (key and ETag, if any) is written."""
+
+    run: FinishedRun
+    event: Event
+    manifest: tuple[str, str | None] | None
+
+
 class Announcer:
     """Writes manifests and publishes events (``events`` None: events are switched off)."""
 
@@ -157,48 +188,81 @@ class Announcer:
         self._objects = objects
         self._events = events
         self._output_bucket = output_bucket
-        self._announcing: dict[tuple[str, str, str], asyncio.Future[None]] = {}
+        self._announcing: dict[RunKey, asyncio.Future[None]] = {}
 
-    async def source_finished(
-        self, bucket: str, key: str, run_id: str, state: SourceState | None = None
-    ) -> None:
-        """Announce the source's current run, if it is ``run_id``, finished and not yet
-        announced. ``state``: the source as the caller's write left it (else it is read)."""
-        run = (bucket, key, run_id)
-        pending = self._announcing.get(run)
+    async def source_finished(self, finished: FinishedRun) -> None:
+        """Announce the source's current run, if it is ``finished``'s, finished and not yet
+        announced; concurrent calls for the same run share one announcement."""
+        pending = self._announcing.get(finished.run)
         if pending is None:
-            pending = self._announcing[run] = asyncio.ensure_future(
-                self._announce_source(bucket, key, run_id, state)
+            pending = self._announcing[finished.run] = asyncio.ensure_future(
+                self._announce_one(finished)
             )
-            pending.add_done_callback(lambda _: self._announcing.pop(run, None))
+            pending.add_done_callback(lambda _: self._announcing.pop(finished.run, None))
         await asyncio.shield(pending)
 
-    async def _announce_source(
-        self, bucket: str, key: str, run_id: str, state: SourceState | None
-    ) -> None:
+    async def _announce_one(self, finished: FinishedRun) -> None:
+        failures = await self.sources_finished([finished])
+        if finished.run in failures:
+            raise failures[finished.run]
+
+    async def sources_finished(self, runs: Sequence[FinishedRun]) -> dict[RunKey, BaseException]:
+        """Announce several runs together (the worker's batch): each one's manifest, then
+        one publishing of all their events, then each one's mark. What failed, by run: that
+        run stays unannounced, for its messages' redelivery to announce."""
+        failures: dict[RunKey, BaseException] = {}
+        prepared = await asyncio.gather(*map(self._prepare, runs), return_exceptions=True)
+        ready: list[_Announcement] = []
+        for finished, outcome in zip(runs, prepared, strict=True):
+            if isinstance(outcome, BaseException):
+                failures[finished.run] = outcome
+            elif outcome is not None:
+                ready.append(outcome)
+        errors = await self._publish([announcement.event for announcement in ready])
+        published = []
+        for announcement, error in zip(ready, errors, strict=True):
+            if error is None:
+                published.append(announcement)
+            else:
+                failures[announcement.run.run] = error
+        marks = await asyncio.gather(*map(self._mark, published), return_exceptions=True)
+        for announcement, mark in zip(published, marks, strict=True):
+            if isinstance(mark, BaseException):
+                failures[announcement.run.run] = mark
+        return failures
+
+    async def _prepare(self, finished: FinishedRun) -> _Announcement | None:
+        """The run's event, its manifest written first; None: nothing to announce (not the
+        source's current run, not finished, or announced already)."""
         source: SourceRecord | None
         recorded: Mapping[str, VariantRecord]
-        if state is None:
-            source, recorded = await self._log.source_state(bucket, key)
+        if finished.state is None:
+            source, recorded = await self._log.source_state(finished.bucket, finished.key)
         else:
-            source, recorded = state.source, state.variants
+            source, recorded = finished.state.source, finished.state.variants
         if (
             source is None
-            or source.run_id != run_id
+            or source.run_id != finished.run_id
             or source.status in (SourceStatus.PROCESSING, SourceStatus.DELETED)
             or not source.finished
             or source.announced_at
         ):
-            return
-        variants = [v for v in recorded.values() if v.run_id == run_id]
+            return None
+        variants = [v for v in recorded.values() if v.run_id == finished.run_id]
         # The manifest lists every variant the source has now: a run that rendered only
         # some (a backfill with --missing-only) keeps the others' outputs, and their records.
         written = await self._write_manifest(source, list(recorded.values()))
         manifest_key = source.manifest_key if written else None
-        await self._publish(SOURCE_PROCESSED, source_detail(source, variants, manifest_key))
-        if not await self._log.mark_announced(bucket, key, run_id, utc_now()) and written:
+        event = Event(SOURCE_PROCESSED, source_detail(source, variants, manifest_key))
+        return _Announcement(finished, event, written)
+
+    async def _mark(self, announcement: _Announcement) -> None:
+        bucket, key, run_id = announcement.run.run
+        marked = await self._log.mark_announced(bucket, key, run_id, utc_now())
+        if not marked and announcement.manifest:
             # Superseded or deleted since it was read: its manifest must not stay.
-            await self._objects.delete_if_unchanged(self._output_bucket, written[0], written[1])
+            manifest_key, etag = announcement.manifest
+            await self._objects.delete_if_unchanged(self._output_bucket, manifest_key, etag)
 
     async def past_run_finished(self, bucket: str, key: str, run_id: str) -> None:
         """Announce a run that never rendered (gone, overwritten or cancelled before its
@@ -206,14 +270,14 @@ class Announcer:
         record = await self._log.get_past_run(bucket, key, run_id)
         if record is None or record.announced_at:
             return
-        await self._publish(SOURCE_PROCESSED, source_detail(record, [], None))
+        await self._publish_one(SOURCE_PROCESSED, source_detail(record, [], None))
         await self._log.mark_announced(bucket, key, run_id, utc_now(), past=True)
 
     async def source_deleted(self, deletion: SourceRecord, removed: Sequence[str]) -> None:
         """Announce a deletion (``deletion`` as registered, or found registered), once."""
         if deletion.announced_at:
             return
-        await self._publish(
+        await self._publish_one(
             SOURCE_DELETED,
             {
                 "bucket": deletion.bucket,
@@ -234,7 +298,7 @@ class Announcer:
         if not await self._jobs.claim_job_announcement(job_id, utc_now(), _stale_before()):
             return
         counters = progress.counters
-        await self._publish(
+        await self._publish_one(
             JOB_COMPLETED,
             {
                 "job_id": job_id,
@@ -278,8 +342,18 @@ class Announcer:
         )
         return (key, etag) if result is WriteResult.WRITTEN else None
 
-    async def _publish(self, detail_type: str, detail: dict[str, Any]) -> None:
-        if self._events is None:
-            return
-        await self._events.publish(detail_type, detail)
-        logger.info("Event published", detail_type=detail_type, key=detail.get("key"))
+    async def _publish_one(self, detail_type: str, detail: dict[str, Any]) -> None:
+        (error,) = await self._publish([Event(detail_type, detail)])
+        if error is not None:
+            raise error
+
+    async def _publish(self, events: Sequence[Event]) -> list[BaseException | None]:
+        if self._events is None or not events:
+            return [None] * len(events)
+        errors = await self._events.publish(events)
+        for event, error in zip(events, errors, strict=True):
+            if error is None:
+                logger.info(
+                    "Event published", detail_type=event.detail_type, key=event.detail.get("key")
+                )
+        return errors

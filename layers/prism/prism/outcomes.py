@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from prism.announce import Announcer
+from prism.announce import Announcer, FinishedRun, RunKey
 from prism.errors import PermanentError, Reason
 from prism.last_chance import persistently
 from prism.messages import VariantTask
@@ -68,6 +68,7 @@ class Outcomes:
         output_bucket: str,
         io: asyncio.Semaphore | None = None,
         announcer: Announcer | None = None,
+        hold_announcements: bool = False,
     ) -> None:
         self._log = log
         self._jobs = jobs
@@ -75,6 +76,11 @@ class Outcomes:
         self._output_bucket = output_bucket
         self._io = io
         self._announcer = announcer
+        # Runs ended but not yet announced (``hold_announcements``: the worker announces a
+        # batch's runs together, in one publishing of their events).
+        self._held: dict[RunKey, tuple[FinishedRun, str]] | None = (
+            {} if hold_announcements else None
+        )
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -96,25 +102,53 @@ class Outcomes:
         await self.settle(task)
         return result
 
-    async def settle(self, task: VariantTask) -> bool:
+    async def settle(self, task: VariantTask, *, hold: bool = True) -> bool:
         """Settle the task's source, then its job if the source's run is settled."""
-        return await self.settle_run(task.source.bucket, task.source.key, task.run_id, task.job_id)
+        return await self.settle_run(
+            task.source.bucket, task.source.key, task.run_id, task.job_id, hold=hold
+        )
 
-    async def settle_run(self, bucket: str, key: str, run_id: str, job_id: str) -> bool:
+    async def settle_run(
+        self, bucket: str, key: str, run_id: str, job_id: str, *, hold: bool = True
+    ) -> bool:
         async with self._slot():
             settled = await self._log.settle_source(bucket, key, run_id)
             if settled:
-                await self.source_ended(bucket, key, run_id, job_id)
+                await self.source_ended(FinishedRun(bucket, key, run_id), job_id, hold=hold)
         return settled
 
-    async def source_ended(
-        self, bucket: str, key: str, run_id: str, job_id: str, state: SourceState | None = None
-    ) -> None:
-        """The source's run is settled: announce it, then end its job if it was the last.
-        ``state``: the source as the write that settled it left it, if known exactly."""
+    async def source_ended(self, finished: FinishedRun, job_id: str, *, hold: bool = True) -> None:
+        """The source's run is settled: announce it, then end its job if it was the last;
+        held for ``announce_held`` instead, if these outcomes hold their announcements and
+        ``hold`` allows it."""
+        if self._held is not None and hold:
+            # The latest call's state is the latest known (a later one without: read again).
+            self._held[finished.run] = (finished, job_id)
+            return
         if self._announcer is not None:
-            await self._announcer.source_finished(bucket, key, run_id, state)
+            await self._announcer.source_finished(finished)
         await self.finish_job(job_id)
+
+    async def announce_held(self) -> dict[RunKey, BaseException]:
+        """Announce the runs ended since the last call, together (see ``Announcer.
+        sources_finished``), then finish their jobs: each job once, and only if none of its
+        runs failed to be announced (its "Job Completed" must come after them). What failed,
+        by run."""
+        if not self._held:
+            return {}
+        held = list(self._held.values())
+        self._held.clear()
+        runs = [finished for finished, _ in held]
+        failures = await self._announcer.sources_finished(runs) if self._announcer else {}
+        failed_jobs = {job_id for finished, job_id in held if finished.run in failures}
+        jobs = sorted({job_id for _, job_id in held} - failed_jobs)
+        finished_jobs = await asyncio.gather(*map(self.finish_job, jobs), return_exceptions=True)
+        for job_id, outcome in zip(jobs, finished_jobs, strict=True):
+            if isinstance(outcome, BaseException):
+                for finished, held_job in held:
+                    if held_job == job_id:
+                        failures.setdefault(finished.run, outcome)
+        return failures
 
     async def finish_job(self, job_id: str) -> None:
         progress = await self._jobs.finish_if_done(job_id)
@@ -144,11 +178,10 @@ class Outcomes:
                     # the source is now exactly that plus these records.
                     variants = {**seen.variants, **{r.variant: r for r in records}}
                     await self.source_ended(
-                        source.bucket,
-                        source.key,
-                        source.run_id,
+                        FinishedRun(
+                            source.bucket, source.key, source.run_id, SourceState(now, variants)
+                        ),
                         task.job_id,
-                        SourceState(now, variants),
                     )
                 return [RecordResult.COUNTED] * len(outcomes)
             await self._log.mark_loaded(
@@ -186,7 +219,8 @@ class Outcomes:
         )
         if result is not RecordResult.STALE:  # an output of an earlier attempt must go
             await persistently(lambda: self.remove_output_unless_done(task))
-            await persistently(lambda: self.settle(task))
+            # Announced now, and persistently too: there is no later delivery to do it.
+            await persistently(lambda: self.settle(task, hold=False))
 
     async def remove_output_unless_done(self, task: VariantTask) -> None:
         """Recorded before (or by this very call, its answer lost and retried): what stands

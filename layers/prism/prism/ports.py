@@ -35,6 +35,14 @@ class Vet:
     check: Callable[[bytes], object]
 
 
+@dataclass(frozen=True)
+class Event:
+    """One of Prism's events: its ``detail-type`` and its detail."""
+
+    detail_type: str
+    detail: dict[str, Any]
+
+
 class WriteResult(Enum):
     WRITTEN = "written"
     NEWER_EXISTS = "newer_exists"  # a later run's output is there: this one is not written
@@ -106,7 +114,9 @@ class Objects(Protocol):
 class EventPublisher(Protocol):
     """The event bus "Source Processed", "Source Deleted" and "Job Completed" go to."""
 
-    async def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+    async def publish(self, events: Sequence[Event]) -> list[BaseException | None]:
+        """Publish ``events``; for each, None once published, else why it was not."""
+        ...
 
 
 class TaskQueue(Protocol):

@@ -35,6 +35,7 @@ from prism.imaging import (
 from prism.imaging.placeholder import placeholder
 from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
+from prism.last_chance import persistently
 from prism.messages import SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_time
 from prism.outcomes import Outcomes, rejection_record, superseded_record, variant_record
@@ -163,8 +164,16 @@ class Worker:
         self._remaining_ms = remaining_ms
         self._io = asyncio.Semaphore(settings.io_concurrency)
         announcer = Announcer(log, jobs, objects, events, settings.output_bucket)
+        # A batch's finished sources are announced together once it is done (one
+        # PutEvents for all their events), not each as it finishes.
         self._outcomes = Outcomes(
-            log, jobs, objects, settings.output_bucket, self._io, announcer=announcer
+            log,
+            jobs,
+            objects,
+            settings.output_bucket,
+            self._io,
+            announcer=announcer,
+            hold_announcements=True,
         )
         self._sources = asyncio.Semaphore(settings.source_concurrency)
         # One invocation at a time per Lambda container: the invocation's budget is the
@@ -199,7 +208,37 @@ class Worker:
             *(self._process_source_bounded(items) for items in groups)
         ):
             results.update(group_results)
+        await self._announce(groups, results)
         return results
+
+    async def _announce(
+        self, groups: list[list[Delivery]], results: dict[str, BaseException | None]
+    ) -> None:
+        """Announce the sources the batch finished; a source that could not be announced
+        has its messages retried (the redelivery announces it), unless this was their last
+        delivery: then it is tried again now, persistently, as a last chance."""
+        failures = await self._outcomes.announce_held()
+        for deliveries in groups:
+            first = deliveries[0].task
+            error = failures.get((first.source.bucket, first.source.key, first.run_id))
+            if error is None:
+                continue
+            last = self._settings.variants_max_receive_count
+            if any(delivery.receive_count >= last for delivery in deliveries):
+                try:
+                    settle = functools.partial(self._outcomes.settle, first, hold=False)
+                    await persistently(settle)
+                    continue
+                except Exception as exc:
+                    error = exc
+            logger.warning(
+                "Source not announced; SQS will retry its messages",
+                source=first.source.id,
+                error=repr(error),
+            )
+            for delivery in deliveries:
+                if results.get(delivery.message_id) is None:
+                    results[delivery.message_id] = error
 
     async def _process_source_bounded(
         self, deliveries: list[Delivery]
