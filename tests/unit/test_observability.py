@@ -1,8 +1,13 @@
-"""The metrics with a dimension of their own that the dashboard breaks down by."""
+"""The metrics with a dimension of their own that the dashboard breaks down by, and what
+X-Ray traces in Lambda."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +39,20 @@ def test_render_time_is_recorded_by_variant(capsys: pytest.CaptureFixture[str]) 
     assert directive["Metrics"] == [{"Name": "RenderDurationByVariant", "Unit": "Milliseconds"}]
     assert document["variant"] == "thumbnail"
     assert document["RenderDurationByVariant"] in (12.5, [12.5])
+
+
+def test_in_lambda_xray_traces_aiobotocore_alone(tmp_path: Path) -> None:
+    # Outside Lambda Powertools switches tracing off (and patches nothing): set what Lambda
+    # sets, in a fresh interpreter.
+    probe = (
+        "import sys, prism.observability\n"
+        "from aws_xray_sdk.core import patcher\n"
+        "print(sorted(patcher._PATCHED_MODULES), 'requests' in sys.modules)"
+    )
+    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(tmp_path)}
+    environment.pop("POWERTOOLS_TRACE_DISABLED", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], env=environment, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["['aiobotocore']", "False"]
