@@ -18,7 +18,10 @@ heaviest accepted input. Every price is us-east-1, on-demand, as published by AW
 - S3 Standard (aws.amazon.com/s3/pricing): $0.005 per 1,000 PUT/COPY/POST/LIST, $0.0004
   per 1,000 GET and other requests;
 - SQS standard (aws.amazon.com/sqs/pricing): $0.40 per million requests; Lambda's own
-  poller receives and deletes in batches of up to 10 (2 requests a batch).
+  poller receives and deletes in batches of up to 10 (2 requests a batch);
+- EventBridge (aws.amazon.com/eventbridge/pricing): $1.00 per million custom events
+  published, each 64 KB chunk of an event counted as one; the stack's rule delivers each
+  to its events queue (one SQS request).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ LAMBDA_REQUEST = 0.20 / 1e6
 WRU, RRU = 0.625 / 1e6, 0.125 / 1e6
 S3_WRITE, S3_READ = 0.005 / 1000, 0.0004 / 1000
 SQS_REQUEST = 0.40 / 1e6
+EVENT_PUBLISHED = 1.00 / 1e6
+EVENT_CHUNK_BYTES = 64 * 1024
 SQS_BATCH = 10
 # Lambda gives a function one vCPU at 1,769 MB, in proportion below and above.
 MB_PER_VCPU = 1769
@@ -74,6 +79,7 @@ class CallCounter:
         self.calls: Counter[str] = Counter()
         self.wru = 0.0
         self.rru = 0.0
+        self.events = 0  # EventBridge's billed events: 64 KB chunks of each entry
         self._lock = threading.Lock()
 
     def __call__(self, model: Any, params: dict[str, Any], **kwargs: Any) -> None:
@@ -82,6 +88,11 @@ class CallCounter:
             self.calls[f"{service}.{model.name}"] += 1
             if service == "dynamodb":
                 self._units(model.name, params)
+            elif model.name == "PutEvents":
+                self.events += sum(
+                    -(-len(entry["Detail"].encode()) // EVENT_CHUNK_BYTES)
+                    for entry in params["Entries"]
+                )
 
     def _units(self, operation: str, params: dict[str, Any]) -> None:
         if operation == "TransactWriteItems":
@@ -171,7 +182,9 @@ def report(counter: CallCounter, uploads: int, ms: tuple[float, float, str]) -> 
     poller = 2 * sqs_messages / SQS_BATCH
     s3_write = sum(v for k, v in per.items() if k.startswith("s3.") and k[3:] in _S3_WRITES)
     s3_read = sum(v for k, v in per.items() if k.startswith("s3.")) - s3_write
-    sqs_calls = sum(v for k, v in per.items() if k.startswith("sqs.")) + poller
+    events = counter.events / uploads
+    # The functions' own calls, the poller's, and the rule's delivery of each event.
+    sqs_calls = sum(v for k, v in per.items() if k.startswith("sqs.")) + poller + events
     one, two, source = ms
     worker_mb = min(m for m in MEMORY_CHOICES if m >= HEAVIEST_PEAK_MB * HEADROOM)
     costs = []
@@ -192,11 +205,13 @@ def report(counter: CallCounter, uploads: int, ms: tuple[float, float, str]) -> 
             "PUT $0.005/1k, GET $0.0004/1k",
         ),
         ("SQS requests", sqs_calls * SQS_REQUEST * 1e6, f"{sqs_calls:.1f} incl. the poller's"),
+        ("EventBridge", events * EVENT_PUBLISHED * 1e6, f"{events:.2f} events, $1.00 per million"),
     ]
     print(f"Requests per upload ({uploads} uploads, built-in pipeline, 3 variants):")
     for name, value in per.items():
         print(f"  {name:40} {value:6.2f}")
     print(f"  DynamoDB: {counter.wru / uploads:.1f} WRU, {counter.rru / uploads:.1f} RRU")
+    print(f"  EventBridge: {events:.2f} events published")
     print(f"\nImaging per upload: {one:.0f} ms on one thread, {two:.0f} ms on two ({source});")
     print(
         f"I/O wait assumed {IO_MS_PER_UPLOAD:.0f} ms per upload (worker), fan-out "
