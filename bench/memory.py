@@ -70,6 +70,14 @@ def describe(path: Path) -> dict[str, Any]:
         }
 
 
+def warm_worker_environment() -> dict[str, str]:
+    """What a measuring child runs with: Lambda's task root, and a region for the clients."""
+    return {
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "worker"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }
+
+
 # --- one measurement, in its own process ------------------------------------------------
 def child(mode: str, path: Path, batch: int) -> dict[str, Any]:
     """Run one workload on ``path`` and return the process's RSS before and after (MB),
@@ -112,11 +120,7 @@ def run_child(*args: str) -> str:
     try pyvips).
     """
     command = [sys.executable, __file__, *args]
-    environment = {
-        **os.environ,
-        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "worker"),
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    }
+    environment = {**os.environ, **warm_worker_environment()}
     completed = subprocess.run(
         command, capture_output=True, text=True, check=False, env=environment
     )

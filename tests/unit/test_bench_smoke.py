@@ -117,9 +117,11 @@ def test_run_skips_without_a_corpus(
 
 
 def test_memory_child_reports_rss_and_reads_the_template(
-    bench: dict[str, ModuleType], tmp_path: Path
+    bench: dict[str, ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     memory = bench["memory"]
+    for name, value in memory.warm_worker_environment().items():  # as run_child sets
+        monkeypatch.setenv(name, value)
     photo = tmp_path / "tiny.jpg"
     photo.write_bytes(jpeg_64())
     modes = [m for m in memory.MODES if m != "pyvips" or bench["workloads"].pyvips()]
