@@ -147,7 +147,7 @@ def test_function_output_goes_to_the_log_not_the_terminal(tmp_path: Path, quiet:
     function_log = (out / "functions.log").read_text()
     emf = [line for line in function_log.splitlines() if line.startswith('{"_aws"')]
     assert emf and all(json.loads(line)["_aws"] for line in emf)  # whole EMF lines
-    assert "RenderDurationByVariant" in function_log  # single_metric lines, printed at once
+    assert "RenderDurationByVariant" in function_log  # the per-variant metric, printed at once
     summary = "4 files successful, 0 files partial, 1 file failed, 0 files skipped;"
     assert summary in terminal.plain
     if quiet:

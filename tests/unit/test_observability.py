@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from prism.observability import count_failure, record_render_time
+from prism.observability import count_failure, record_render_times
 
 
 def emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -31,14 +31,26 @@ def test_failures_are_counted_by_reason(capsys: pytest.CaptureFixture[str]) -> N
     assert document["FailuresByReason"] in (1, 1.0, [1.0])
 
 
-def test_render_time_is_recorded_by_variant(capsys: pytest.CaptureFixture[str]) -> None:
-    record_render_time("thumbnail", 12.5)
-    document = emitted(capsys)
-    (directive,) = document["_aws"]["CloudWatchMetrics"]  # type: ignore[index]
-    assert set(directive["Dimensions"][0]) == {"variant", "service"}
-    assert directive["Metrics"] == [{"Name": "RenderDurationByVariant", "Unit": "Milliseconds"}]
-    assert document["variant"] == "thumbnail"
-    assert document["RenderDurationByVariant"] in (12.5, [12.5])
+def test_render_times_are_recorded_by_variant_one_document_each(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    record_render_times({"web": [40.0, 42.5], "thumbnail": [12.5]})
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [d["variant"] for d in documents] == ["thumbnail", "web"]
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert set(directive["Dimensions"][0]) == {"variant", "service"}
+        assert directive["Metrics"] == [{"Name": "RenderDurationByVariant", "Unit": "Milliseconds"}]
+    assert documents[0]["RenderDurationByVariant"] in (12.5, [12.5])
+    assert documents[1]["RenderDurationByVariant"] == [40.0, 42.5]
+
+
+def test_more_render_times_than_a_document_takes_go_in_several(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    record_render_times({"web": [float(ms) for ms in range(150)]})
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [len(d["RenderDurationByVariant"]) for d in documents] == [100, 50]
 
 
 def test_in_lambda_xray_traces_aiobotocore_alone(tmp_path: Path) -> None:

@@ -351,9 +351,11 @@ class Announcer:
         if self._events is None or not events:
             return [None] * len(events)
         errors = await self._events.publish(events)
-        for event, error in zip(events, errors, strict=True):
-            if error is None:
-                logger.info(
-                    "Event published", detail_type=event.detail_type, key=event.detail.get("key")
-                )
+        published = [
+            {"detail_type": event.detail_type, "key": event.detail.get("key")}
+            for event, error in zip(events, errors, strict=True)
+            if error is None
+        ]
+        if published:
+            logger.info("Events published", events=published)
         return errors

@@ -37,7 +37,7 @@ from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
 from prism.last_chance import persistently
 from prism.messages import SourceRef, VariantTask
-from prism.observability import count_failure, logger, metrics, record_render_time
+from prism.observability import count_failure, logger, metrics, record_render_times
 from prism.outcomes import Outcomes, rejection_record, superseded_record, variant_record
 from prism.ports import (
     EventPublisher,
@@ -184,6 +184,8 @@ class Worker:
         self._logos: OncePerBatch[tuple[str, str], Image.Image] = OncePerBatch()
         # One read per job per batch: a cancellation is seen by the next batch.
         self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
+        # Each rendered variant's time (ms) by variant name, sent as one metric per name.
+        self._render_times: dict[str, list[float]] = {}
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         results: dict[str, BaseException | None] = {}
@@ -209,6 +211,7 @@ class Worker:
         ):
             results.update(group_results)
         await self._announce(groups, results)
+        record_render_times(self._render_times)
         return results
 
     async def _announce(
@@ -532,7 +535,9 @@ class Worker:
                 unit=MetricUnit.Milliseconds,
                 value=attempt.record.duration_ms or 0,
             )
-            record_render_time(task.variant.name, attempt.record.duration_ms or 0)
+            self._render_times.setdefault(task.variant.name, []).append(
+                attempt.record.duration_ms or 0
+            )
 
     async def _logo(self, watermark: Watermark | None, limits: Limits) -> Image.Image | None:
         """The watermark's logo, fetched and decoded once per batch."""
