@@ -167,7 +167,7 @@ class FinishedRun:
 class _Announcement:
     """A finished run's event, once its manifest (key and ETag, if any) is written."""
 
-    run: FinishedRun
+    finished: FinishedRun
     event: Event
     manifest: tuple[str, str | None] | None
 
@@ -224,11 +224,11 @@ class Announcer:
             if error is None:
                 published.append(announcement)
             else:
-                failures[announcement.run.run] = error
+                failures[announcement.finished.run] = error
         marks = await asyncio.gather(*map(self._mark, published), return_exceptions=True)
         for announcement, mark in zip(published, marks, strict=True):
             if isinstance(mark, BaseException):
-                failures[announcement.run.run] = mark
+                failures[announcement.finished.run] = mark
         return failures
 
     async def _prepare(self, finished: FinishedRun) -> _Announcement | None:
@@ -257,7 +257,7 @@ class Announcer:
         return _Announcement(finished, event, written)
 
     async def _mark(self, announcement: _Announcement) -> None:
-        bucket, key, run_id = announcement.run.run
+        bucket, key, run_id = announcement.finished.run
         marked = await self._log.mark_announced(bucket, key, run_id, utc_now())
         if not marked and announcement.manifest:
             # Superseded or deleted since it was read: its manifest must not stay.
