@@ -194,3 +194,17 @@ def test_the_bus_publishes_ten_events_a_call_within_its_size_limit(
     assert [len(call) for call in seen.calls] == [10, 4, 1]
     delivered = {e["detail"]["key"] for e in prism_events(local_stack)}
     assert delivered == {e.detail["key"] for e in small + large}
+
+
+def test_an_answer_without_a_result_per_entry_publishes_none(local_stack: LocalStack) -> None:
+    async def answer_short(call: Call) -> Any:
+        if call.api_name != "PutEvents":
+            return await call.proceed()
+        return {"FailedEntryCount": 0, "Entries": []}  # nothing sent on to moto
+
+    events = [Event("Source Processed", {"key": f"uploads/{i}.png"}) for i in range(2)]
+    with patched_session(answer_short):
+        errors = publish(local_stack, events)
+
+    assert all(isinstance(error, Exception) for error in errors) and len(errors) == 2
+    assert "answered 0 of 2 entries" in str(errors[0])

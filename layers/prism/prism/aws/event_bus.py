@@ -32,9 +32,17 @@ class EventBus:
             except Exception as exc:  # the call failed as a whole: so did its entries
                 errors.extend([exc] * len(chunk))
                 continue
-            results = response.get("Entries") or [{}] * len(chunk)
+            results = response.get("Entries") or []
+            if len(results) != len(chunk):
+                # Not the answer EventBridge documents (one result per entry, in order):
+                # none is taken as published, so at worst an event goes out twice.
+                unanswered = TransientError(
+                    f"PutEvents answered {len(results)} of {len(chunk)} entries"
+                )
+                errors.extend([unanswered] * len(chunk))
+                continue
             errors.extend(
-                _refused(entry, result) if "ErrorCode" in result else None
+                _refused(entry, result) if result.get("ErrorCode") else None
                 for entry, result in zip(chunk, results, strict=True)
             )
         return errors
