@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import functools
 import hashlib
-import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -74,7 +73,6 @@ from prism_cli.run.run_log import RunPlace, fill_run_log
 from prism_cli.run.summary import RunResult
 from prism_cli.run.watermark_logos import Logo, find_logos
 
-logger = logging.getLogger(__name__)
 LOG_NAME = "processing_log.json"
 FUNCTION_LOG_NAME = "functions.log"
 

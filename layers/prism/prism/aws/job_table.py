@@ -117,9 +117,7 @@ class JobTable:
         except ClientError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
-            job = await self.get(job_id)
-            if job is None:
-                raise JobNotFound(job_id) from exc
+            await self.require(job_id)  # JobNotFound if that is why
             raise ValueError(f"job {job_id} takes uploads for a day; it is never sealed") from exc
 
     async def request_cancel(self, job_id: str) -> JobRecord:

@@ -51,11 +51,7 @@ def decode_still(data: bytes, image: Image.Image) -> Image.Image | None:
 def decodes_in_place(data: bytes, image: Image.Image) -> bool:
     """Whether ``decode_still`` decodes ``image`` (a WebP opened from ``data``) itself, unless
     the file turns out corrupt: libwebp is reachable and the file is a still."""
-    return (
-        _decode_rgba_into() is not None
-        and isinstance(data, bytes)
-        and getattr(image, "n_frames", 1) == 1
-    )
+    return can_decode_still() and isinstance(data, bytes) and getattr(image, "n_frames", 1) == 1
 
 
 # Peak imaging memory per byte of the decoded RGBA picture (bench/memory.py, 20-100 MP):
