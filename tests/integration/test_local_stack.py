@@ -489,11 +489,13 @@ def test_handler_loaded_from_a_file_sees_the_function_environment(
             """
             import os
             TABLE = os.environ["PRISM_TABLE_NAME"]  # read at import, like settings
+            TASK_ROOT = os.environ.get("LAMBDA_TASK_ROOT")
 
             def handler(event, context):
                 return {
                     "batchItemFailures": [],
                     "table": TABLE,
+                    "task_root": TASK_ROOT,
                     "function": context.function_name,
                     "memory": context.memory_limit_in_mb,
                     "remaining": context.get_remaining_time_in_millis(),
@@ -501,11 +503,16 @@ def test_handler_loaded_from_a_file_sees_the_function_environment(
             """
         )
     )
+    task_root_before = os.environ.get("LAMBDA_TASK_ROOT")
     handler = load_handler(tmp_path / f"{module}.py")
     fn = local_stack.template.function("FanoutFunction")
     result = handler({"Records": []}, FakeLambdaContext.for_function(fn))
 
     assert result["table"] == local_stack.template.table("ProcessingTable").name
+    # Imported as in Lambda: with the task root set (libraries decide at import where they
+    # run), and the process's own value back afterwards.
+    assert result["task_root"] == str(tmp_path.resolve())
+    assert os.environ.get("LAMBDA_TASK_ROOT") == task_root_before
     assert result["function"] == fn.name
     assert result["memory"] == fn.memory_size
     assert 0 < result["remaining"] <= fn.timeout * 1000

@@ -132,7 +132,7 @@ def test_layer_is_built_for_the_function_runtime(template: dict[str, Any]) -> No
 
 
 # What the installed CLI needs beyond the layer's dependencies.
-CLI_DEPENDENCIES = {"moto[server]>=5.2,<6", "cfn-lint>=1.58,<2", "rich>=13", "shtab>=1.7"}
+CLI_DEPENDENCIES = {"moto[server]>=5.2,<6", "rich>=13", "shtab>=1.7"}
 
 
 def test_layer_requirements_match_the_project_dependencies() -> None:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cfnlint.decode import cfn_yaml
+import yaml
 
 from prism_cli.errors import TemplateError, UserError
 from prism_cli.local.bundled import bundled_template
+from prism_cli.local.template_yaml import load_template_document
 
 DEFAULT_STACK_NAME = "prism-local"
 DEFAULT_REGION = "us-east-1"
@@ -286,10 +287,10 @@ def load_template(path: Path | str, context: StackContext | None = None) -> Stac
     path = Path(path).resolve()
     context = context or StackContext()
     try:
-        document = _plain(cfn_yaml.load(str(path)))
+        document = _plain(load_template_document(path))
     except FileNotFoundError:
         raise TemplateError(f"template not found: {path}") from None
-    except Exception as exc:  # cfn-lint raises its own and yaml's errors
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot parse {path}: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise TemplateError(f"{path}: no Resources section")
@@ -297,7 +298,8 @@ def load_template(path: Path | str, context: StackContext | None = None) -> Stac
 
 
 def _plain(value: Any) -> Any:
-    """cfn-lint's node subclasses to plain dicts, lists and scalars."""
+    """The document with string keys, and scalars YAML reads as dates (and so on) as
+    strings, as CloudFormation reads them."""
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list):
