@@ -63,6 +63,21 @@ def test_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> 
         load_template(path)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Resources: {}\nWhen: 2020-13-45\n", "Resources: [\n", b"Resources: {}\n# \xff\n"],
+    ids=["a date YAML cannot read", "broken YAML", "not UTF-8"],
+)
+def test_an_unreadable_template_is_a_template_error(tmp_path: Path, text: str | bytes) -> None:
+    path = tmp_path / "template.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(TemplateError, match="cannot parse"):
+        load_template(path)
+
+
 def test_the_template_reader_does_not_import_cfn_lint() -> None:
     code = "import sys, prism_cli.local.stack; print('cfnlint' in sys.modules)"
     shown = subprocess.run(

@@ -61,7 +61,8 @@ FANOUT_INSTANCES = 2
 _import_lock = threading.Lock()
 
 
-# Set while emulated instances run: Lambda sets it, and Powertools reads it (module doc).
+# Set while handlers are imported and emulated instances run: Lambda sets it, and
+# Powertools and the X-Ray SDK read it (module doc, ``load_handler``).
 TASK_ROOT_VARIABLE = "LAMBDA_TASK_ROOT"
 _task_root_lock = threading.Lock()
 _task_root_holders = 0  # instance threads running, and handler imports under way

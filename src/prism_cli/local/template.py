@@ -290,7 +290,8 @@ def load_template(path: Path | str, context: StackContext | None = None) -> Stac
         document = _plain(load_template_document(path))
     except FileNotFoundError:
         raise TemplateError(f"template not found: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    # ValueError: text that is not UTF-8, or a scalar YAML cannot read (a 13th month).
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot parse {path}: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise TemplateError(f"{path}: no Resources section")
