@@ -50,10 +50,9 @@ def peak_rss_mb() -> float:
 
 def lambda_memory_mb() -> int:
     """The worker's configured memory: the WorkerMemorySize default in template.yaml."""
-    # Imported here: cfn-lint is large, and the measuring children do not need it.
-    from cfnlint.decode import cfn_yaml
+    from prism_cli.local.template_yaml import load_template_document
 
-    template: dict[str, Any] = cfn_yaml.load(str(ROOT / "template.yaml"))
+    template = load_template_document(ROOT / "template.yaml")
     return int(template["Parameters"]["WorkerMemorySize"]["Default"])
 
 
@@ -79,19 +78,23 @@ def warm_worker_environment() -> dict[str, str]:
 
 
 # --- one measurement, in its own process ------------------------------------------------
-def child(mode: str, path: Path, batch: int) -> dict[str, Any]:
+def child(mode: str, path: Path, batch: int, *, bare: bool = False) -> dict[str, Any]:
     """Run one workload on ``path`` and return the process's RSS before and after (MB),
-    and what the upload is (read once the peak is taken)."""
-    # Every mode starts as a warm worker, so their starting points are the same (pyvips
-    # adds libvips to its own).
-    import prism.worker  # noqa: F401
-    from prism.aws.clients import open_clients
+    and what the upload is (read once the peak is taken).
 
-    async def open_once() -> None:
-        async with open_clients():  # their service models stay loaded, as in a container
-            pass
+    Every mode starts as a warm worker, so their starting points are the same (pyvips
+    adds libvips to its own); ``bare``: as a process with only the imaging path's imports
+    (Pillow, ``prism.imaging`` and its config), as a script that only makes images runs.
+    """
+    if not bare:
+        import prism.worker  # noqa: F401
+        from prism.aws.clients import open_clients
 
-    asyncio.run(open_once())
+        async def open_once() -> None:
+            async with open_clients():  # their service models stay loaded, as in a container
+                pass
+
+        asyncio.run(open_once())
 
     if mode == "pyvips":
         workloads.pyvips()
@@ -105,7 +108,7 @@ def child(mode: str, path: Path, batch: int) -> dict[str, Any]:
             "prism-1t": lambda: workloads.prism_sequential(uploads[0]),
             "prism": lambda: workloads.prism_threaded(uploads[0], pool),
             # Scheduled as the worker schedules an SQS batch with ``batch`` sources.
-            "prism-batch": lambda: asyncio.run(workloads.prism_batch(uploads, pool)),
+            "prism-batch": lambda: workloads.run_batch(uploads, pool),
         }
         work[mode]()
     peak = peak_rss_mb()
@@ -129,9 +132,10 @@ def run_child(*args: str) -> str:
     return completed.stdout.splitlines()[-1]
 
 
-def measure(mode: str, path: Path, batch: int) -> dict[str, Any]:
+def measure(mode: str, path: Path, batch: int, *, bare: bool = False) -> dict[str, Any]:
+    flags = ["--bare"] if bare else []
     result: dict[str, Any] = json.loads(
-        run_child("--child", mode, str(path), "--batch", str(batch))
+        run_child("--child", mode, str(path), "--batch", str(batch), *flags)
     )
     return result
 
@@ -165,11 +169,13 @@ def generate_inputs(texture: Path, folder: Path, size: tuple[int, int]) -> list[
 
 
 # --- report -------------------------------------------------------------------------------
-def benchmark(inputs: list[Path], batch: int, modes: tuple[str, ...]) -> list[dict[str, Any]]:
+def benchmark(
+    inputs: list[Path], batch: int, modes: tuple[str, ...], *, bare: bool = False
+) -> list[dict[str, Any]]:
     rows = []
     for path in inputs:
-        print(f"measuring {path.name}...", flush=True)
-        results = {mode: measure(mode, path, batch) for mode in modes}
+        print(f"measuring {path.name}{' in bare processes' if bare else ''}...", flush=True)
+        results = {mode: measure(mode, path, batch, bare=bare) for mode in modes}
         textbook_imaging = results["textbook"]["peak_mb"] - results["textbook"]["start_mb"]
         for mode, result in results.items():
             imaging = result["peak_mb"] - result["start_mb"]
@@ -217,13 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=2, metavar=("PHOTO", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--has-pyvips", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.has_pyvips:
         print(json.dumps(workloads.pyvips() is not None))
         return 0
     if args.child:
-        print(json.dumps(child(args.child[0], Path(args.child[1]), args.batch)))
+        print(json.dumps(child(args.child[0], Path(args.child[1]), args.batch, bare=args.bare)))
         return 0
     if args.generate:
         size = limit_size(Limits().max_source_pixels)
@@ -243,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating {size[0]}x{size[1]} uploads (about 30 s)...", flush=True)
         generated = json.loads(run_child("--generate", str(photos[1]), folder))
         rows = benchmark([photos[0], *map(Path, generated)], max(1, args.batch), modes)
-    memory_mb = lambda_memory_mb()  # after the children: cfn-lint is large
+    bare_rows = benchmark([photos[0]], max(1, args.batch), modes, bare=True)
+    memory_mb = lambda_memory_mb()
     print(table(rows, memory_mb))
     print(
         "textbook and pyvips: one thread; prism-1t: one thread; prism: the variants on "
@@ -251,8 +259,21 @@ def main(argv: list[str] | None = None) -> int:
         "(its imports and clients, in Lambda's environment); each row is a fresh process; "
         "decoded = the upload at full size in Pillow's memory (RGB takes 4 bytes a pixel)."
     )
+    print()
+    print(table(bare_rows, memory_mb))
+    print(
+        "The same in bare processes: only the imaging path's imports (Pillow, prism.imaging "
+        "and its config; pyvips adds libvips), no worker and no clients, as a script that "
+        "only makes images runs. A worker container's own imports and clients are the "
+        "difference between the two start columns."
+    )
     if args.json:
-        result = {"lambda_memory_mb": memory_mb, "threads": THREADS, "rows": rows}
+        result = {
+            "lambda_memory_mb": memory_mb,
+            "threads": THREADS,
+            "rows": rows,
+            "bare_rows": bare_rows,
+        }
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -12,7 +12,6 @@ Prism is faster. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import math
@@ -32,12 +31,12 @@ import quality
 from PIL import Image
 from workloads import (
     VARIANTS,
-    prism_batch,
     prism_sequential,
     prism_threaded,
     pyvips,
     pyvips_decode_once,
     pyvips_version,
+    run_batch,
     textbook,
     with_effort,
 )
@@ -210,7 +209,7 @@ def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None)
 
 
 def _batch(uploads: list[bytes], pool: Executor) -> list[bytes]:
-    return [out for outs in asyncio.run(prism_batch(uploads, pool)) for out in outs]
+    return [out for outs in run_batch(uploads, pool) for out in outs]
 
 
 def _dimensions_match(outputs: dict[str, list[dict[str, Any]]]) -> bool:

@@ -6,6 +6,8 @@ import asyncio
 import importlib
 import io
 import json
+import os
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,12 +51,41 @@ def test_every_workload_renders_the_default_variants(bench: dict[str, ModuleType
             workloads.prism_sequential(data),
             workloads.prism_sequential(data, workloads.with_effort(2)),
             workloads.prism_threaded(data, pool),
-            *asyncio.run(workloads.prism_batch([data, data], pool)),
+            *workloads.run_batch([data, data], pool),
         ]
     if workloads.pyvips() is not None:
         results.append(workloads.pyvips_decode_once(data))
     for outputs in results:
         assert formats_and_sizes(outputs) == expected
+
+
+def test_a_timed_batch_never_formats_its_outputs(
+    bench: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.11's asyncio.run takes the repr of its coroutine's task, result included,
+    # when it restores the SIGINT handler: for a batch's outputs, tens of milliseconds
+    # inside the timing. run_batch's coroutine returns nothing.
+    import asyncio.base_tasks
+
+    workloads, data = bench["workloads"], jpeg_64()
+    results_formatted: list[object] = []
+    task_repr_info = asyncio.base_tasks._task_repr_info
+
+    def spy(task: asyncio.Task[object]) -> list[str]:
+        if task.done() and not task.cancelled() and task.result() is not None:
+            results_formatted.append(task.result())
+        return task_repr_info(task)
+
+    monkeypatch.setattr(asyncio.base_tasks, "_task_repr_info", spy)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outputs = workloads.run_batch([data, data], pool)
+        # The spy sees what asyncio.run would format (on 3.11; 3.12 formats nothing).
+        asyncio.run(workloads.prism_batch([data], pool))
+    assert [formats_and_sizes(out) for out in outputs] == [
+        [("JPEG", (64, 64)), ("WEBP", (64, 64)), ("JPEG", (64, 64))]
+    ] * 2
+    expected_direct = 2 if sys.version_info < (3, 12) else 0
+    assert len(results_formatted) == expected_direct
 
 
 def test_the_bench_uses_the_default_pipelines_variants(bench: dict[str, ModuleType]) -> None:
@@ -132,3 +163,28 @@ def test_memory_child_reports_rss_and_reads_the_template(
         assert result["decoded_mb"] == 64 * 64 * 4 / 2**20  # RGB takes 4 bytes a pixel
     assert 128 <= memory.lambda_memory_mb() <= 10_240  # Lambda's range
     assert memory.limit_size(100_000_000) == (10_000, 10_000)
+
+
+def test_a_bare_measuring_process_starts_without_the_worker(tmp_path: Path) -> None:
+    photo = tmp_path / "tiny.jpg"
+    photo.write_bytes(jpeg_64())
+    # A fresh interpreter: this one has imported the worker already.
+    script = (
+        "import json, os, sys; from pathlib import Path; import memory\n"
+        "os.environ.update(memory.warm_worker_environment())  # as run_child sets\n"
+        "for bare in (True, False):\n"
+        f"    result = memory.child('prism-1t', Path({str(photo)!r}), 1, bare=bare)\n"
+        "    loaded = [m for m in ('prism.worker', 'aiobotocore') if m in sys.modules]\n"
+        "    print(json.dumps([result['image'], loaded]))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=BENCH,
+        env={**os.environ, "PYTHONPATH": str(BENCH)},
+    )
+    bare, warm = (json.loads(line) for line in completed.stdout.splitlines())
+    assert bare == ["JPEG 64x64 RGB", []]
+    assert warm == ["JPEG 64x64 RGB", ["prism.worker", "aiobotocore"]]
