@@ -49,11 +49,11 @@ def peak_rss_mb() -> float:
 
 
 def lambda_memory_mb() -> int:
-    """The worker's configured memory: the WorkerMemorySize default in template.yaml."""
-    from prism_cli.local.template_yaml import load_template_document
+    """The worker's configured memory, as template.yaml resolves it (the local stack's
+    reading of the template)."""
+    from prism_cli.local.template import load_template
 
-    template = load_template_document(ROOT / "template.yaml")
-    return int(template["Parameters"]["WorkerMemorySize"]["Default"])
+    return load_template(ROOT / "template.yaml").function("WorkerFunction").memory_size
 
 
 def describe(path: Path) -> dict[str, Any]:

@@ -180,21 +180,24 @@ async def connect_proxy() -> AsyncIterator[str]:
         await proxy.wait_closed()
 
 
-async def _get_with(connector: aiohttp.BaseConnector, url: str, proxy: str | None = None) -> str:
+async def _get_with(
+    connector: aiohttp.BaseConnector,
+    url: str,
+    *,
+    proxy: str | None = None,
+    server_hostname: str | None = None,
+) -> str:
     """GET ``url`` on ``connector`` (closed afterwards), as aiobotocore sends a request."""
     async with (
         aiohttp.ClientSession(connector=connector) as session,
-        session.get(url, proxy=proxy) as response,
+        session.get(url, proxy=proxy, server_hostname=server_hostname) as response,
     ):
         return await response.text()
 
 
 async def _get(url: str, context: ssl.SSLContext, server_name: str) -> str:
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
-        session.get(url, server_hostname=server_name) as response,
-    ):
-        return await response.text()
+    connector = aiohttp.TCPConnector(ssl=context)
+    return await _get_with(connector, url, server_hostname=server_name)
 
 
 async def test_a_certificate_for_another_name_is_refused(tls_server: tuple[str, Path]) -> None:
@@ -221,15 +224,16 @@ async def test_through_a_proxy_the_endpoint_is_still_verified(
     # The system's CAs do not know the test CA: refused, through the proxy as without it.
     unknown_ca = SharedTlsSession(proxies=proxies)._create_connector(connect_proxy)
     with pytest.raises(aiohttp.ClientConnectorCertificateError):
-        await _get_with(unknown_ca, right, connect_proxy)
+        await _get_with(unknown_ca, right, proxy=connect_proxy)
     session = SharedTlsSession(verify=str(ca), proxies=proxies)
-    assert await _get_with(session._create_connector(connect_proxy), right, connect_proxy) == "ok"
+    connector = session._create_connector(connect_proxy)
+    assert await _get_with(connector, right, proxy=connect_proxy) == "ok"
     with pytest.raises(aiohttp.ClientConnectorCertificateError, match="not valid for"):
-        await _get_with(session._create_connector(connect_proxy), other, connect_proxy)
+        await _get_with(session._create_connector(connect_proxy), other, proxy=connect_proxy)
     # Why: aiobotocore's own connector for a proxy verifies nothing, and accepts a
     # certificate from a CA it was never given. Should this start failing, it verifies.
     aiobotocores = AIOHTTPSession(proxies=proxies)._create_connector(connect_proxy)
-    assert await _get_with(aiobotocores, other, connect_proxy) == "ok"
+    assert await _get_with(aiobotocores, other, proxy=connect_proxy) == "ok"
 
 
 async def test_a_proxy_with_tls_settings_of_its_own_keeps_aiobotocores_path(
