@@ -34,6 +34,8 @@ from prism_cli.local.moto_instances import track_weakly
 from prism_cli.local.moto_s3 import emulate_s3_ordering
 from prism_cli.local.moto_server import route_requests_once, threaded_server
 from prism_cli.local.moto_sqs import held_messages, serialise_sqs
+from prism_cli.local.moto_ssm import defer_ec2_import
+from prism_cli.local.sdk_models import share_sdk_models
 from prism_cli.local.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -89,6 +91,8 @@ class MotoServer:
         emulate_s3_ordering()  # atomic conditional writes, and events with a sequencer
         route_requests_once()  # and its server finds a request's backend once per host
         track_weakly()  # and moto frees the objects its backends no longer hold
+        defer_ec2_import()  # and its SSM does not import EC2 for a parameter
+        share_sdk_models()  # and every SDK session here reads the models once
         self._server = threaded_server("127.0.0.1", port)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -116,6 +120,7 @@ class StackClients:
     """Sync boto3 clients bound to the local endpoint (for setup, polling and downloads)."""
 
     def __init__(self, endpoint: str, region: str = DEFAULT_REGION) -> None:
+        share_sdk_models()  # this process's other sessions have read the models already
         session = boto3.session.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
