@@ -8,7 +8,7 @@
 #   make sam-build       sam build, then check the layer's native code is arm64/CPython 3.13
 #                        (needs a python3.13 on the machine: PATH, pyenv, or SAM_BUILD_PYTHON=...)
 #   make bench           speed ratios and peak memory against textbook Pillow and pyvips, requests
-#                        and cost per million uploads
+#                        and cost per million uploads, prism run against the same renders
 #                        (needs ../shared/corpus, or BENCH_CORPUS=DIR)
 #   make browser         install Debian's Chromium (apt-get, as root) for the report's browser test
 #   make clean           remove caches and build output (make distclean also removes the venvs)
@@ -97,6 +97,8 @@ bench: venv
 	$(BIN)/python bench/run.py --corpus $(BENCH_CORPUS) --json bench/results/run.json
 	$(BIN)/python bench/memory.py --corpus $(BENCH_CORPUS)
 	$(BIN)/python bench/cost.py --bench-json bench/results/run.json
+	$(BIN)/python scripts/imaging_run.py --corpus $(BENCH_CORPUS) --threads 2 --compare \
+		--workers 2 --json bench/results/end_to_end.json
 
 # Prerequisites run in this order; `make -k test` runs them all and reports every failure.
 test: lint template-check node-test browser pytest
