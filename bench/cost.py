@@ -106,7 +106,7 @@ class CallCounter:
             self.wru += 1 + _indexed(params)
         elif operation in ("GetItem", "Query"):
             self.rru += 1
-        elif operation == "BatchGetItem":  # a job's counter shards: 1 RRU each
+        elif operation == "BatchGetItem":  # items up to 4 KB (shards, source and run): 1 RRU each
             self.rru += sum(len(request["Keys"]) for request in params["RequestItems"].values())
 
 

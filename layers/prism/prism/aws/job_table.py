@@ -37,6 +37,11 @@ class JobTable:
         # Jobs read here whose kind is "uploads": ``seal`` refuses them, so they never end,
         # and a job's kind never changes. ``finish_if_done`` need not read them again.
         self._never_sealed: set[str] = set()
+        # What every read of a job here has learnt that never changes: its shard count (set
+        # when it is created), and that it is sealed (nothing unseals a job). With them, the
+        # job item and its shards are read in one BatchGetItem instead of a GetItem first.
+        self._shard_counts: dict[str, int] = {}
+        self._sealed: set[str] = set()
 
     async def create(self, job: JobRecord) -> bool:
         """Create a job; False if a job with that id exists already."""
@@ -66,19 +71,58 @@ class JobTable:
         )
 
     async def get(self, job_id: str) -> JobRecord | None:
-        item = await self._job_item(job_id)
-        return schema.from_item(JobRecord, item) if item else None
+        found = await self._job_item(job_id)
+        return found[0] if found else None
 
-    async def _job_item(self, job_id: str) -> dict[str, Any] | None:
+    async def _job_item(self, job_id: str) -> tuple[JobRecord, dict[str, Any]] | None:
+        """The job and its item, read alone (consistent GetItem)."""
         response = await self._db.get_item(
             TableName=self._table,
             Key=schema.job_key(job_id),
             ConsistentRead=True,
         )
         item: dict[str, Any] | None = response.get("Item")
-        if item is not None and item.get("kind") == {"S": JobKind.UPLOADS.value}:
+        if item is None:
+            return None
+        job = schema.from_item(JobRecord, item)
+        self._learn(job_id, job)
+        return job, item
+
+    def _learn(self, job_id: str, job: JobRecord) -> None:
+        if job.kind == JobKind.UPLOADS.value:
             self._never_sealed.add(job_id)
-        return item
+        self._shard_counts[job_id] = job.shards
+        if job.sealed:
+            self._sealed.add(job_id)
+
+    async def _job_and_shards(
+        self, job_id: str
+    ) -> tuple[JobRecord, dict[str, Any], list[dict[str, Any]]] | None:
+        """The job, its item and its shard items (None: no such job): one consistent
+        BatchGetItem per 100 items once the job's shard count is known here, else a
+        consistent GetItem of the job first."""
+        count = self._shard_counts.get(job_id)
+        if count is None:
+            alone = await self._job_item(job_id)
+            if alone is None:
+                return None
+            job, item = alone
+            return job, item, await self._shard_items(job)
+        job_key = schema.job_key(job_id)
+        keys = [job_key, *(schema.shard_key(job_id, shard) for shard in range(count))]
+        shard_items, found = [], None
+        for item in await batch_get(self._db, self._table, keys):
+            if item["pk"] == job_key["pk"] and item["sk"] == job_key["sk"]:
+                found = item
+            else:
+                shard_items.append(item)
+        if found is None:
+            return None
+        job = schema.from_item(JobRecord, found)
+        self._learn(job_id, job)
+        if job.shards != count:  # a job made again under the same id, with other shards
+            shard_items = await self._shard_items(job)
+        return job, found, shard_items
 
     async def require(self, job_id: str) -> JobRecord:
         job = await self.get(job_id)
@@ -87,10 +131,12 @@ class JobTable:
         return job
 
     async def progress(self, job_id: str) -> JobProgress:
-        """The job with its counters summed over all shards: one consistent GetItem of the
-        job, then one consistent BatchGetItem per 100 shards."""
-        job = await self.require(job_id)
-        return JobProgress(job=job, counters=_summed(await self._shard_items(job)))
+        """The job with its counters summed over all shards (``_job_and_shards``)."""
+        found = await self._job_and_shards(job_id)
+        if found is None:
+            raise JobNotFound(job_id)
+        job, _, shard_items = found
+        return JobProgress(job=job, counters=_summed(shard_items))
 
     async def _shard_items(self, job: JobRecord) -> list[dict[str, Any]]:
         """The job's shard items that exist (a shard no source hashed to has none)."""
@@ -155,13 +201,19 @@ class JobTable:
         writer of the final status died before reaching, gets it on the next call)."""
         if job_id in self._never_sealed:
             return None
-        item = await self._job_item(job_id)
-        if item is None:
-            return None
-        job = schema.from_item(JobRecord, item)
-        if not job.sealed:
-            return None
-        shard_items = await self._shard_items(job)
+        if job_id in self._sealed:
+            found = await self._job_and_shards(job_id)
+            if found is None:
+                return None
+            job, item, shard_items = found
+        else:
+            alone = await self._job_item(job_id)
+            if alone is None:
+                return None
+            job, item = alone
+            if not job.sealed:
+                return None
+            shard_items = await self._shard_items(job)
         progress = JobProgress(job=job, counters=_summed(shard_items))
         # A finished job is settled again when a redriven variant changed its outcome.
         if not progress.finished or job.status == progress.final_status():

@@ -88,7 +88,7 @@ class ProcessingTable:
         ``expires_at`` its TTL): later outcomes of the runs before it are then stale.
         """
         for _ in range(TRANSACTION_ATTEMPTS):
-            current = await self.get_source(record.bucket, record.key)
+            current, exhausted = await self._current_and_exhausted(record)
             if current is not None and current.run_id == record.run_id:
                 return Registration.ALREADY, current
             if current is not None and _older(record.sequencer, current.sequencer):
@@ -102,7 +102,6 @@ class ProcessingTable:
             # One update per shard item: a transaction may touch an item only once.
             shard_counters = {(new.job_id, new.shard): counters}
             items = [self._put_replacing(new, current, expires_at)]
-            exhausted = await self._exhausted_run(record)
             if exhausted is not None:
                 # Redriven after its upload was given up: it counts once, as this run.
                 shard = (exhausted.job_id, exhausted.shard)
@@ -158,16 +157,20 @@ class ProcessingTable:
         )
         return not reasons
 
-    async def _exhausted_run(self, record: SourceRecord) -> SourceRecord | None:
-        """This run's record as an upload that exhausted its retries, if it is one."""
-        response = await self._db.get_item(
-            TableName=self._table,
-            Key=schema.run_key(record),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        past = schema.from_item(SourceRecord, item) if item else None
-        return past if past is not None and past.reason == Reason.RETRIES_EXHAUSTED else None
+    async def _current_and_exhausted(
+        self, record: SourceRecord
+    ) -> tuple[SourceRecord | None, SourceRecord | None]:
+        """The source's current record, and this run's record as an upload that exhausted
+        its retries if it is one: both items in one consistent BatchGetItem."""
+        current_key, run_key = schema.source_key(record.bucket, record.key), schema.run_key(record)
+        current = exhausted = None
+        for item in await batch_get(self._db, self._table, [current_key, run_key]):
+            found = schema.from_item(SourceRecord, item)
+            if item["sk"] == current_key["sk"]:
+                current = found
+            elif found.reason == Reason.RETRIES_EXHAUSTED:
+                exhausted = found
+        return current, exhausted
 
     def _undo_exhausted(self, past: SourceRecord) -> dict[str, Any]:
         return {
