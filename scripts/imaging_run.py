@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.corpus is not None:
             inputs = root / "photos"
             files = copy_corpus(args.corpus, args.copies, inputs)
+            if not files:
+                print(f"No photos in {args.corpus}: skipping the end-to-end comparison.")
+                return 0
         else:
             inputs = root / "photos"
             files = load_run.generate(inputs, args.count, args.folders, args.seed)
