@@ -305,7 +305,7 @@ def test_superseding_a_run_that_completes_meanwhile_counts_it_once(
             seen = await original(bucket_, key)
             if not interleaved:  # between the fan-out's read and its write: run 1 completes
                 interleaved = True
-                assert await processing.settle_source(bucket, "uploads/k.png", "run-1")
+                assert (await processing.settle_source(bucket, "uploads/k.png", "run-1")).finished
             return seen
 
         monkeypatch.setattr(processing, "get_source", stale_read)

@@ -3,19 +3,32 @@ fan-out handler -> variants queue -> worker handler -> output bucket + processin
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 import prism.worker
+from prism.aws.processing_table import ProcessingTable
 from prism.aws.schema import from_item, source_key, source_pk
-from prism.imaging import Source, decode_source
+from prism.batch import BatchResults
+from prism.imaging import Source, decode_source, render_variant
+from prism.outcomes import Outcomes
 from prism.records import SourceRecord, VariantRecord
-from prism_cli.local.lambda_emulator import default_backoff, emulators_for, run_until_idle
+from prism.settings import current_settings
+from prism.wiring import render_batch
+from prism_cli.local.lambda_emulator import (
+    default_backoff,
+    emulators_for,
+    run_until_idle,
+    sqs_event,
+)
 from prism_cli.local.stack import LocalStack
 from support.images import image_bytes, pixel, pixels
-from support.pipeline import NO_BACKOFF, output_image, run_functions
+from support.pipeline import NO_BACKOFF, drain, output_image, prism_events, run_functions
 
 pytestmark = pytest.mark.integration
 
@@ -141,9 +154,9 @@ def test_corrupt_and_non_image_uploads_are_recorded_not_retried(local_stack: Loc
         assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_a_source_is_decoded_once_for_all_its_variants(
-    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def decodes(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Three variants in the stack's pipeline; the size of every source the worker decodes."""
     local_stack.put_pipeline_config(
         TWO_VARIANTS + "  - {name: square, transforms: [{op: resize, width: 30, height: 30}]}\n"
     )
@@ -154,6 +167,12 @@ def test_a_source_is_decoded_once_for_all_its_variants(
         return decode_source(data, **kwargs)
 
     monkeypatch.setattr(prism.worker, "decode_source", counting_decode)
+    return decodes
+
+
+def test_a_source_is_decoded_once_for_all_its_variants(
+    local_stack: LocalStack, decodes: list[int]
+) -> None:
     bucket = upload(local_stack, "uploads/once.jpg", image_bytes((400, 300)))
 
     # One worker instance: all three messages arrive in one batch, as SendMessageBatch sent them.
@@ -161,6 +180,112 @@ def test_a_source_is_decoded_once_for_all_its_variants(
 
     assert source_record(local_stack, bucket, "uploads/once.jpg").done == 3
     assert len(decodes) == 1
+
+
+@pytest.mark.parametrize("first_batch", ["first task", "other tasks"])
+def test_a_run_split_across_two_batches_is_counted_once_and_decoded_once_if_it_can_be(
+    local_stack: LocalStack, decodes: list[int], first_batch: str
+) -> None:
+    bucket = upload(local_stack, "uploads/split.jpg", image_bytes((400, 300)))
+    run_functions(local_stack, "FanoutFunction")
+    bodies = [message["Body"] for message in drain(local_stack, "VariantsQueue")]
+    tasks = [json.loads(body) for body in bodies]
+    assert [task["others"] is not None for task in tasks] == [True, False, False]
+    head, tail = bodies[:1], bodies[1:]
+    batches = [head, tail] if first_batch == "first task" else [tail, head]
+    sqs, url = local_stack.clients.sqs, local_stack.queue_url("VariantsQueue")
+    for batch in batches:  # two batches, one after the other, as on two containers
+        for body in batch:
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        run_pipeline(local_stack, workers=1)
+
+    source = source_record(local_stack, bucket, "uploads/split.jpg")
+    assert (source.expected, source.done, source.failed, source.status) == (3, 3, 0, "complete")
+    assert {
+        r.status for r in variant_records(local_stack, bucket, "uploads/split.jpg").values()
+    } == {"done"}
+    # The first task's batch renders the others ahead; the other tasks, come first, render
+    # their own, and the first task's decode is then for its variant alone.
+    assert len(decodes) == (1 if first_batch == "first task" else 2)
+
+
+@pytest.mark.parametrize("winner", ["first task", "other tasks"])
+def test_two_batches_rendering_a_run_at_once_count_and_announce_it_once(
+    local_stack: LocalStack,
+    decodes: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    winner: str,
+) -> None:
+    """The first task's batch renders the others ahead while their own batch renders them
+    too: the winner's batch (``winner``) records the run, the other's records are
+    duplicates, and the run is announced once even when both batches announce together."""
+    bucket = upload(local_stack, "uploads/both.jpg", image_bytes((400, 300)))
+    run_functions(local_stack, "FanoutFunction")
+    messages = drain(local_stack, "VariantsQueue")
+    head, tail = messages[:1], messages[1:]
+    tail_variants = {json.loads(message["Body"])["variant"]["name"] for message in tail}
+    # Both batches' renders of one of the other variants wait for each other.
+    contested = sorted(tail_variants)[0]
+    renders = threading.Barrier(2, timeout=30)
+
+    def render(source: Any, variant: Any, *args: Any) -> Any:
+        if variant.name == contested:
+            renders.wait()
+        return render_variant(source, variant, *args)
+
+    monkeypatch.setattr(prism.worker, "render_variant", render)
+    # ``winner``'s batch writes its outcomes first; then both announce at the same moment.
+    first_written, both_done = asyncio.Event(), asyncio.Event()
+    arrived: list[None] = []
+    record_variants, announce_held = ProcessingTable.record_variants, Outcomes.announce_held
+
+    async def in_turn(table: ProcessingTable, records: Any, *args: Any) -> Any:
+        from_head = not {record.variant for record in records} <= tail_variants
+        if from_head != (winner == "first task"):
+            await first_written.wait()
+        try:
+            return await record_variants(table, records, *args)
+        finally:
+            first_written.set()
+
+    async def together(outcomes: Outcomes) -> Any:
+        arrived.append(None)
+        if len(arrived) == 2:
+            both_done.set()
+        await both_done.wait()
+        return await announce_held(outcomes)
+
+    monkeypatch.setattr(ProcessingTable, "record_variants", in_turn)
+    monkeypatch.setattr(Outcomes, "announce_held", together)
+    queue_arn = local_stack.template.queue("VariantsQueue").arn
+
+    async def both_batches() -> list[BatchResults]:
+        settings = current_settings()
+        return list(
+            await asyncio.gather(
+                *(
+                    render_batch(
+                        [SQSRecord(r) for r in sqs_event(batch, queue_arn, "us-east-1")["Records"]],
+                        settings,
+                    )
+                    for batch in (head, tail)
+                )
+            )
+        )
+
+    results = asyncio.run(both_batches())
+    assert all(error is None for batch in results for error in batch.values())
+    source = source_record(local_stack, bucket, "uploads/both.jpg")
+    assert (source.expected, source.done, source.failed, source.status) == (3, 3, 0, "complete")
+    records = variant_records(local_stack, bucket, "uploads/both.jpg")
+    assert {record.status for record in records.values()} == {"done"}
+    assert len(decodes) == 2
+    processed = [
+        event["detail"]["run_id"]
+        for event in prism_events(local_stack)
+        if event["detail-type"] == "Source Processed"
+    ]
+    assert processed == [source.run_id]
 
 
 def test_redelivered_messages_count_once(local_stack: LocalStack) -> None:

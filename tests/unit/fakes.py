@@ -24,7 +24,7 @@ from prism.jobs import (
     variant_counters,
 )
 from prism.messages import VariantTask
-from prism.ports import ObjectHead, RecordResult, Registration, Vet, WriteResult
+from prism.ports import ObjectHead, RecordResult, Registration, Settlement, Vet, WriteResult
 from prism.records import (
     RenderRef,
     SourceFacts,
@@ -325,15 +325,16 @@ class FakeTable:
             )
             self._count(job_id, JobCounters(sources_loaded=1))
 
-    async def settle_source(self, bucket: str, key: str, run_id: str) -> bool:
+    async def settle_source(self, bucket: str, key: str, run_id: str) -> Settlement:
         source = self.sources.get((bucket, key))
         if source is None or source.run_id != run_id or not source.finished:
-            return False
+            return Settlement.PENDING
         status = final_source_status(source.done, source.failed, source.skipped).value
-        if status != source.status:
-            self._count(source.job_id, source_counters(status) - source_counters(source.status))
-            self.sources[(bucket, key)] = replace(source, status=status, finished_at=utc_now())
-        return True
+        if status == source.status:
+            return Settlement.WAS_SETTLED
+        self._count(source.job_id, source_counters(status) - source_counters(source.status))
+        self.sources[(bucket, key)] = replace(source, status=status, finished_at=utc_now())
+        return Settlement.SETTLED
 
     async def source_state(
         self, bucket: str, key: str

@@ -5,17 +5,22 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from fakes import FakeObjects, FakeQueue, FakeTable
 from PIL import Image
 
+import prism.worker
 from prism.config import PipelineConfig, default_config
 from prism.fanout import FanOut
+from prism.imaging import decode_source
 from prism.jobs import JobKind, JobRecord, JobStatus
 from prism.messages import VariantTask
+from prism.ports import Event
 from prism.settings import Settings
 from prism.worker import Worker
 
@@ -71,12 +76,31 @@ def s3_event(key: str, *, etag: str, size: int, version_id: str, sequencer: str)
 
 
 @dataclass
+class PublishedEvents:
+    """An event bus that keeps what it is sent, in order."""
+
+    events: list[Event] = field(default_factory=list)
+
+    async def publish(self, events: Sequence[Event]) -> list[BaseException | None]:
+        self.events.extend(events)
+        return [None] * len(events)
+
+    def seen(self) -> list[tuple[str, str]]:
+        """Each event's detail type and its source key (job id for a job's)."""
+        return [
+            (event.detail_type, str(event.detail.get("key") or event.detail.get("job_id")))
+            for event in self.events
+        ]
+
+
+@dataclass
 class Ports:
     """One stack's worth of in-memory ports, and services built on them."""
 
     objects: FakeObjects = field(default_factory=FakeObjects)
     table: FakeTable = field(default_factory=FakeTable)
     queue: FakeQueue = field(default_factory=FakeQueue)
+    events: PublishedEvents = field(default_factory=PublishedEvents)
     settings: Settings = SETTINGS
 
     def fan_out(self, config: PipelineConfig | None = None) -> FanOut:
@@ -90,7 +114,9 @@ class Ports:
         )
 
     def worker(self, remaining_ms: Any = None) -> Worker:
-        return Worker(self.objects, self.table, self.table, self.settings, remaining_ms)
+        return Worker(
+            self.objects, self.table, self.table, self.settings, remaining_ms, self.events
+        )
 
     def job(self, job_id: str = "job-1", *, expected_sources: int | None = 1) -> JobRecord:
         job = JobRecord(
@@ -123,3 +149,15 @@ class Ports:
         results = await self.fan_out().process([self.upload(key, data, **kwargs)])
         assert all(error is None for error in results.values()), results
         return self.queue.sent[before:]
+
+
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an entry for every source the worker decodes from now on."""
+    calls: list[int] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return decode_source(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(prism.worker, "decode_source", counting)
+    return calls

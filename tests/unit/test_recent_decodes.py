@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from service_helpers import INPUT, OUTPUT, Ports, jpeg, sqs_record
+from service_helpers import INPUT, OUTPUT, Ports, count_decodes, jpeg, sqs_record
 
-import prism.worker
-from prism.imaging import decode_source
 from prism.messages import VariantTask
 
 KEY = "uploads/trips/cat.jpg"
@@ -18,23 +16,12 @@ def deliveries(tasks: list[VariantTask]) -> list[SQSRecord]:
     return [sqs_record(task.model_dump_json()) for task in tasks]
 
 
-@pytest.fixture
-def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-
-    def counting(*args: object, **kwargs: object) -> object:
-        calls.append(1)
-        return decode_source(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(prism.worker, "decode_source", counting)
-    return calls
-
-
 def by_name(tasks: list[VariantTask]) -> dict[str, VariantTask]:
     return {task.variant.name: task for task in tasks}
 
 
-async def test_the_next_batch_renders_from_the_kept_decode(decodes: list[int]) -> None:
+async def test_the_next_batch_renders_from_the_kept_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = count_decodes(monkeypatch)
     ports = Ports()
     ports.job()
     tasks = by_name(await ports.fanned_out(KEY, jpeg((2400, 1800))))
@@ -49,7 +36,8 @@ async def test_the_next_batch_renders_from_the_kept_decode(decodes: list[int]) -
     assert thumbnail.output_key and (OUTPUT, thumbnail.output_key) in ports.objects.current
 
 
-async def test_a_decode_too_small_for_the_rest_is_not_used(decodes: list[int]) -> None:
+async def test_a_decode_too_small_for_the_rest_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = count_decodes(monkeypatch)
     ports = Ports()
     ports.job()
     tasks = by_name(await ports.fanned_out(KEY, jpeg((2400, 1800))))
@@ -60,7 +48,8 @@ async def test_a_decode_too_small_for_the_rest_is_not_used(decodes: list[int]) -
     assert (large.width, large.height) == (1920, 1440)
 
 
-async def test_a_finished_source_is_not_kept(decodes: list[int]) -> None:
+async def test_a_finished_source_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = count_decodes(monkeypatch)
     ports = Ports()
     ports.job(expected_sources=None)
     tasks = await ports.fanned_out(KEY, jpeg((800, 600)))

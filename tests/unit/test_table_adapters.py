@@ -251,7 +251,7 @@ def test_variant_outcomes_expire_from_their_finish() -> None:
 def test_a_source_item_never_expires() -> None:
     db = StubDynamoDB(schema.source_item(source(done=2)))
     table = ProcessingTable(db, TABLE, retention_days=7)
-    assert run(table.settle_source("in", "uploads/cat.jpg", "run-1"))
+    assert run(table.settle_source("in", "uploads/cat.jpg", "run-1")).finished
     run(table.record_variants([variant("small")], source(expected=3)))
     run(table.register_source(source(run_id="run-2"), JobCounters(sources_registered=1)))
     for call in db.called("transact_write_items"):
@@ -266,7 +266,7 @@ def test_a_source_item_never_expires() -> None:
 def test_with_no_retention_nothing_gets_expires_at() -> None:
     db = StubDynamoDB(schema.source_item(source(done=2)))
     table = ProcessingTable(db, TABLE, retention_days=0)
-    assert run(table.settle_source("in", "uploads/cat.jpg", "run-1"))
+    assert run(table.settle_source("in", "uploads/cat.jpg", "run-1")).finished
     run(table.record_variants([variant("small"), variant("large")], source()))
     run(table.record_past_run(source(run_id="run-0", status="skipped", finished_at=utc_now())))
     for call in db.called("transact_write_items"):

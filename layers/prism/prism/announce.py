@@ -1,15 +1,17 @@
 """Telling the world a source or job is finished: the source's responsive manifest in the
 output bucket, and one EventBridge event per source run and per job.
 
-A source run is announced by whoever settles it, and again by any later call for the same
-run (a redelivery) until it is marked announced on the run's record: manifest, event,
-mark, in that order, so a function that dies on the way leaves it to the redelivery.
+A source run is announced by the function whose write settled it, and, if that function
+died before it was done, by the redelivery of its messages (``Outcomes.settle_run``):
+manifest, event, mark on the run's record, in that order, so a function that dies on the
+way leaves it to the redelivery, and a run marked announced is not announced again.
 Calls for one run within a function (the variants of one source settled at once) share
 one announcement. The worker announces the runs its batch settled together, once the
 batch is done (``sources_finished``: their events in one PutEvents call), and has the
-messages of a run whose announcement failed retried. Two functions settling the same run
-at the same moment, or one dying between publishing and marking, can publish it twice, so
-the event's ``run_id`` (the same each time) is what a consumer keys on.
+messages of a run whose announcement failed retried. One function dying between
+publishing and marking, or SQS handing one message to two functions at the same moment,
+can publish a run twice, so the event's ``run_id`` (the same each time) is what a
+consumer keys on.
 
 A job is announced once: its "Job Completed" is claimed on the job item first, a
 conditional write one caller wins (many workers may see the job end at once); a claim

@@ -21,7 +21,7 @@ from prism.imaging import needed_size
 from prism.jobs import JobCounters, JobRecord, default_job_id, shard_of
 from prism.keys import COLLISION_FREE_OUTPUT_KEY, MAX_KEY_BYTES, bare_etag, key_too_long
 from prism.last_chance import once, persistently
-from prism.messages import JOB_METADATA_KEY, VariantTask
+from prism.messages import JOB_METADATA_KEY, VariantTask, with_others
 from prism.observability import count_failure, logger, metrics
 from prism.outcomes import Outcomes, rejection_record
 from prism.ports import (
@@ -30,6 +30,7 @@ from prism.ports import (
     ObjectHead,
     Objects,
     ProcessingLog,
+    RecordResult,
     Registration,
     TaskQueue,
 )
@@ -71,8 +72,10 @@ def plan_tasks(
 
 def selected_variants(config: PipelineConfig, names: Sequence[str] | None) -> list[Variant]:
     """The variants to render, the one needing the largest picture first: a source's tasks
-    go out in that order, so when a worker batch ends inside a source, the tasks left for
-    the next batch need no more of the picture than was decoded (prism.recent_decodes)."""
+    go out in that order, so the batch with the first task decodes enough for all of them
+    (it renders the others ahead, ``VariantTask.others``), and when a batch ends inside a
+    source, the tasks left for the next need no more of the picture than was decoded
+    (prism.recent_decodes)."""
     wanted = set(names) if names is not None else None
     chosen = [v for v in config.variants if wanted is None or v.name in wanted]
     return sorted(chosen, key=_picture_needed, reverse=True)
@@ -247,8 +250,11 @@ class FanOut:
         tasks = [task.model_copy(update={"run_order": registered.generation}) for task in tasks]
         rejected = await self._rejections(tasks)
         # Send even when this run was registered before: the earlier attempt may have died
-        # before sending, and the worker ignores tasks it has already recorded.
-        await self._queue.send([task for task in tasks if task.variant.name not in rejected])
+        # before sending, and the worker ignores tasks it has already recorded. The first
+        # task names only the variants sent: a rejected one must never be rendered.
+        await self._queue.send(
+            with_others([task for task in tasks if task.variant.name not in rejected])
+        )
         if rejected:
             await self._record_rejections(tasks, rejected)
         metrics.add_metric(name="UploadsFannedOut", unit=MetricUnit.Count, value=1)
@@ -307,6 +313,7 @@ class FanOut:
     async def _record_rejections(
         self, tasks: Sequence[VariantTask], rejected: dict[str, PermanentError]
     ) -> None:
+        results: list[RecordResult] = []
         for task in tasks:
             error = rejected.get(task.variant.name)
             if error is None:
@@ -320,8 +327,9 @@ class FanOut:
             )
             metrics.add_metric(name="VariantsFailed", unit=MetricUnit.Count, value=1)
             count_failure(error.reason.value)
-            await self._log.record_variant(rejection_record(task, error))
-        await self._outcomes.settle(tasks[0])
+            results.append(await self._log.record_variant(rejection_record(task, error)))
+        # One counted now: a worker that settled the run after it announces the run.
+        await self._outcomes.settle(tasks[0], make_good=RecordResult.COUNTED not in results)
 
     async def _record_unrendered(
         self,

@@ -41,6 +41,16 @@ class SourceRef(BaseModel):
         return f"{self.bucket}/{self.key}"
 
 
+class OtherVariant(BaseModel):
+    """Another variant of the same run, as its own task has it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: Variant
+    watermark: Watermark | None = None
+    output_key: str
+
+
 class VariantTask(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,11 +70,49 @@ class VariantTask(BaseModel):
     limits: Limits = Limits()
     # Reuse an identical earlier render by copying it (the pipeline's ``dedupe``).
     dedupe: bool = False
+    # On a run's first task only (``with_others``): the run's other variants (none for a
+    # run of one), so that the batch that gets it can render them all from its one decode
+    # when the rest of the run went to another batch (their own tasks then find them
+    # recorded). None on every other task, and on every task of a run too large for one
+    # batch.
+    others: tuple[OtherVariant, ...] | None = None
+    # Made from the first task's ``others``: rendered by that task's batch, while the
+    # variant's own task may be in another (its outcome record says so).
+    ahead: bool = False
 
     @property
     def output_metadata(self) -> dict[str, str]:
         """The output's S3 user metadata: the variant's own, and which variant it is."""
         return {**(self.variant.user_metadata or {}), VARIANT_METADATA_KEY: self.variant.name}
+
+    def other_tasks(self) -> list[VariantTask]:
+        """The tasks of the run's other variants that this (first) task carries."""
+        return [
+            self.model_copy(
+                update={
+                    "variant": other.variant,
+                    "watermark": other.watermark,
+                    "output_key": other.output_key,
+                    "others": None,
+                    "ahead": True,
+                }
+            )
+            for other in self.others or ()
+        ]
+
+
+def with_others(tasks: Sequence[VariantTask]) -> list[VariantTask]:
+    """One run's tasks as they are sent: the first carries the others' variants, when the
+    whole run fits in one worker batch. (A larger run spans several batches however they
+    fall, and its first message would grow with every variant.)"""
+    if not tasks or len(tasks) > SQS_BATCH_LIMIT:
+        return list(tasks)
+    first, *rest = tasks
+    others = tuple(
+        OtherVariant(variant=t.variant, watermark=t.watermark, output_key=t.output_key)
+        for t in rest
+    )
+    return [first.model_copy(update={"others": others}), *rest]
 
 
 # S3 user metadata that puts an uploaded object into a job (``prism submit`` sets it).

@@ -5,6 +5,15 @@ Every outcome is recorded the same way, by the fan-out and the worker alike: the
 record (counted once per run), then the source settled (its status set once every variant
 is accounted for), then its job finished if that was its last source. Asking to settle or
 finish again is harmless, so a redelivery makes good a bookkeeping step that died.
+
+A run is announced, and its job asked to finish, by the caller whose write settled it,
+and by the redelivery of that caller's messages if it died before it was done: a caller
+that finds the run settled announces it only when making good its own earlier attempt
+(``make_good``). One that counted an outcome of its own just now, or found its variant
+recorded by another task (both batches rendered it, see ``Worker._tasks_ahead``), leaves
+it to the settler, which is still at work: two announcements would publish the run's
+event twice, and the second could end the job before the settler's batch announced its
+other sources.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from prism.errors import PermanentError, Reason
 from prism.last_chance import persistently
 from prism.messages import VariantTask
 from prism.observability import count_failure, logger, metrics
-from prism.ports import Jobs, Objects, ProcessingLog, RecordResult
+from prism.ports import Jobs, Objects, ProcessingLog, RecordResult, Settlement
 from prism.records import (
     SourceFacts,
     SourceState,
@@ -41,6 +50,7 @@ def variant_record(task: VariantTask, *, status: VariantStatus, **fields: Any) -
         shard=task.shard,
         status=status.value,
         finished_at=utc_now(),
+        rendered_ahead=True if task.ahead else None,
         **fields,
     )
 
@@ -99,23 +109,51 @@ class Outcomes:
                 "Outcome of a superseded run dropped", source=task.source.id, run_id=task.run_id
             )
             return result
-        await self.settle(task)
+        own_earlier = result is RecordResult.DUPLICATE and await self._recorded_by(task)
+        await self.settle(task, make_good=own_earlier)
         return result
 
-    async def settle(self, task: VariantTask, *, hold: bool = True) -> bool:
-        """Settle the task's source, then its job if the source's run is settled."""
+    async def _recorded_by(self, task: VariantTask) -> bool:
+        """Whether the task's variant was recorded for its run by this task (an earlier
+        delivery of it), not by another task rendering it too: the first of a run's tasks
+        rendering it ahead, or the variant's own task if this one rendered it ahead."""
+        _, recorded = await self._log.source_state(task.source.bucket, task.source.key)
+        earlier = recorded.get(task.variant.name)
+        if earlier is None or earlier.run_id != task.run_id:
+            return True
+        return bool(earlier.rendered_ahead) == task.ahead
+
+    async def settle(self, task: VariantTask, *, hold: bool = True, make_good: bool = True) -> bool:
+        """Settle the task's source, then its job if the source's run is settled (see the
+        module's docstring for ``make_good``)."""
         return await self.settle_run(
-            task.source.bucket, task.source.key, task.run_id, task.job_id, hold=hold
+            task.source.bucket,
+            task.source.key,
+            task.run_id,
+            task.job_id,
+            hold=hold,
+            make_good=make_good,
         )
 
     async def settle_run(
-        self, bucket: str, key: str, run_id: str, job_id: str, *, hold: bool = True
+        self,
+        bucket: str,
+        key: str,
+        run_id: str,
+        job_id: str,
+        *,
+        hold: bool = True,
+        make_good: bool = True,
     ) -> bool:
+        """Whether the run is settled; announced and its job asked to finish if this call
+        settled it, or if it was settled before and ``make_good``."""
         async with self._slot():
-            settled = await self._log.settle_source(bucket, key, run_id)
-            if settled:
+            settlement = await self._log.settle_source(bucket, key, run_id)
+            if settlement is Settlement.SETTLED or (
+                make_good and settlement is Settlement.WAS_SETTLED
+            ):
                 await self.source_ended(FinishedRun(bucket, key, run_id), job_id, hold=hold)
-        return settled
+        return settlement.finished
 
     async def source_ended(self, finished: FinishedRun, job_id: str, *, hold: bool = True) -> None:
         """The source's run is settled: announce it, then end its job if it was the last;

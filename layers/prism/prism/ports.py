@@ -54,6 +54,18 @@ class RecordResult(Enum):
     STALE = "stale"  # the source has been registered again by a newer run
 
 
+class Settlement(Enum):
+    """What settling a source's run found."""
+
+    PENDING = "pending"  # not every variant accounted for (or the source is on another run)
+    SETTLED = "settled"  # this call's write gave the run its final status
+    WAS_SETTLED = "was_settled"  # an earlier write did (this caller's, lost, or another's)
+
+    @property
+    def finished(self) -> bool:
+        return self is not Settlement.PENDING
+
+
 class Registration(Enum):
     REGISTERED = "registered"
     ALREADY = "already"  # this run was registered before (a redelivered message)
@@ -153,7 +165,7 @@ class ProcessingLog(Protocol):
         original: SourceFacts | None = None,
     ) -> None: ...
 
-    async def settle_source(self, bucket: str, key: str, run_id: str) -> bool: ...
+    async def settle_source(self, bucket: str, key: str, run_id: str) -> Settlement: ...
 
     async def source_state(
         self, bucket: str, key: str

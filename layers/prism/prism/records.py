@@ -166,6 +166,9 @@ class VariantRecord:
     deleted_at: str | None = None
     # Dedupe: the output this one was copied from instead of being rendered.
     reused_from: str | None = None
+    # Recorded by the batch of its run's first task, not by its own task (``VariantTask.
+    # ahead``): that batch, or its first task's redelivery, settles and announces the run.
+    rendered_ahead: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from prism.imaging.placeholder import placeholder
 from prism.jobs import JobRecord
 from prism.keys import parse_s3_location
 from prism.last_chance import persistently
-from prism.messages import SourceRef, VariantTask
+from prism.messages import SQS_BATCH_LIMIT, SourceRef, VariantTask
 from prism.observability import count_failure, logger, metrics, record_render_times
 from prism.outcomes import Outcomes, rejection_record, superseded_record, variant_record
 from prism.ports import (
@@ -134,6 +134,27 @@ def sort_tasks(
     return SourceTasks(current=True, duplicates=duplicates, todo=todo)
 
 
+def batch_order(deliveries: Sequence[Delivery]) -> tuple[int, int]:
+    """Where one run's tasks go in their batch: first the runs whose first task is here
+    with other variants whose tasks are not (rendered ahead: their tasks, in another
+    batch, then find them done), then whole runs, last the tails of runs whose first task
+    is in another batch (which by then has most likely rendered them). Within each,
+    largest uploads first (by bytes, the only size known before fetching): the small ones
+    then fill the pool's threads while the last large one is still being decoded."""
+    names = {delivery.task.variant.name for delivery in deliveries}
+    firsts = [d.task for d in deliveries if d.task.others is not None]
+    if any(o.variant.name not in names for task in firsts for o in task.others or ()):
+        place = 0
+    else:
+        place = 1 if firsts else 2
+    return place, -(deliveries[0].task.source.size or 0)
+
+
+def _recorded_for(recorded: dict[str, VariantRecord], task: VariantTask, run_id: str) -> bool:
+    record = recorded.get(task.variant.name)
+    return record is not None and record.run_id == run_id
+
+
 def source_facts(source: Source) -> SourceFacts:
     """What the manifest says of the upload: its upright size, format and placeholder."""
     width, height = source.upright_size
@@ -186,6 +207,7 @@ class Worker:
         self._jobs_seen: OncePerBatch[str, JobRecord | None] = OncePerBatch()
         # Each rendered variant's time (ms) by variant name, sent as one metric per name.
         self._render_times: dict[str, list[float]] = {}
+        self._ahead_budget = 0
 
     async def process(self, records: Sequence[SQSRecord]) -> BatchResults:
         results: dict[str, BaseException | None] = {}
@@ -203,9 +225,10 @@ class Worker:
             by_source.setdefault((task.source.id, task.run_id), []).append(
                 Delivery(record.message_id, task, receive_count(record))
             )
-        # Largest uploads first (by bytes, the only size known before fetching): the small
-        # ones then fill the pool's threads while the last large one is still being decoded.
-        groups = sorted(by_source.values(), key=lambda items: -(items[0].task.source.size or 0))
+        groups = sorted(by_source.values(), key=batch_order)
+        # Variants of other batches' tasks this batch may render (``_tasks_ahead``): at most
+        # a full batch's worth, so that it never does more than two batches' work.
+        self._ahead_budget = SQS_BATCH_LIMIT
         for group_results in await asyncio.gather(
             *(self._process_source_bounded(items) for items in groups)
         ):
@@ -288,18 +311,64 @@ class Worker:
                     if recorded[task.variant.name].status != VariantStatus.DONE
                 )
             )
-            await self._outcomes.settle(first)
+            if not all(recorded[task.variant.name].rendered_ahead for task in duplicates):
+                # Made good here if the worker that recorded them died before settling
+                # and announcing. Variants rendered ahead are not: the batch that did so is
+                # most likely still running and holding its announcement (one from here
+                # would come twice, and could end the job before that batch's other
+                # sources are announced), and if it died, its first task's redelivery
+                # settles the run.
+                await self._outcomes.settle(first)
         outcomes: dict[str, BaseException | None] = {t.variant.name: None for t in duplicates}
         if todo:
             assert source is not None  # a current run has its source record
+            ahead = self._tasks_ahead(tasks, recorded)
             recorded_now = sum(1 for v in recorded.values() if v.run_id == first.run_id)
-            more_to_come = recorded_now + len(todo) < source.expected
+            more_to_come = recorded_now + len(todo) + len(ahead) < source.expected
             seen = SourceState(source, recorded)
-            results = await self._render_source(todo, seen, more_to_come)
+            results = await self._render_source([*todo, *ahead], seen, more_to_come)
             outcomes.update(
-                (task.variant.name, result) for task, result in zip(todo, results, strict=True)
+                (task.variant.name, result)
+                for task, result in zip(todo, results[: len(todo)], strict=True)
             )
+            self._count_ahead(ahead, results[len(todo) :])
         return [outcomes[task.variant.name] for task in tasks]
+
+    def _tasks_ahead(
+        self, tasks: Sequence[VariantTask], recorded: dict[str, VariantRecord]
+    ) -> list[VariantTask]:
+        """The variants of the run that the first of ``tasks`` names and that neither this
+        batch has a task for nor the processing log holds for the run: rendered from this
+        batch's decode, their own tasks (in another batch) then find them recorded. A
+        transient failure of one is left to its own task; a permanent one is what its own
+        task would have recorded."""
+        run_id = tasks[0].run_id
+        batch = {task.variant.name for task in tasks}
+        # By name: the first task may be in the batch twice (SQS delivers at least once).
+        named = {
+            other.variant.name: other
+            for task in tasks
+            for other in task.other_tasks()
+            if other.variant.name not in batch and not _recorded_for(recorded, other, run_id)
+        }
+        ahead = list(named.values())[: max(self._ahead_budget, 0)]
+        self._ahead_budget -= len(ahead)
+        return ahead
+
+    def _count_ahead(
+        self, ahead: Sequence[VariantTask], results: Sequence[BaseException | None]
+    ) -> None:
+        done = sum(1 for result in results if result is None)
+        if done:
+            metrics.add_metric(name="VariantsRenderedAhead", unit=MetricUnit.Count, value=done)
+        for task, result in zip(ahead, results, strict=True):
+            if result is not None:
+                logger.info(
+                    "Variant not rendered ahead; its own task will render it",
+                    source=task.source.id,
+                    variant=task.variant.name,
+                    error=repr(result),
+                )
 
     async def _render_source(
         self, tasks: list[VariantTask], seen: SourceState, more_to_come: bool = False

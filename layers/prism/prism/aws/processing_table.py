@@ -38,7 +38,7 @@ from prism.aws.schema import SOURCE_COUNTERS, to_attributes
 from prism.aws.table_calls import batch_get, partition_items, update_if
 from prism.errors import Reason
 from prism.jobs import JobCounters, past_run_counters, source_counters, variant_counters
-from prism.ports import RecordResult, Registration
+from prism.ports import RecordResult, Registration, Settlement
 from prism.records import (
     RenderRef,
     SourceFacts,
@@ -424,21 +424,22 @@ class ProcessingTable:
             self._shard_update(job_id, shard, JobCounters(sources_loaded=1)),
         )
 
-    async def settle_source(self, bucket: str, key: str, run_id: str) -> bool:
+    async def settle_source(self, bucket: str, key: str, run_id: str) -> Settlement:
         """Give the source the status its counts call for, once every variant is accounted
         for (again, when a redriven variant changed its outcome).
 
-        True when the run is finished and settled: its job may have finished too (asking
-        the job again is harmless, and it makes good a settle whose answer was lost).
-        Called after every outcome, duplicates included, so a worker that died between
-        counting and settling is made good by the redelivery."""
+        ``SETTLED`` when this call's write did so, ``WAS_SETTLED`` when an earlier write had
+        (whose caller announces the run, or, if that caller died, the redelivery of its
+        messages: see ``Outcomes.settle_run``). Called after every outcome, duplicates
+        included, so a worker that died between counting and settling is made good by the
+        redelivery."""
         for _ in range(TRANSACTION_ATTEMPTS):
             source = await self.get_source(bucket, key)
             if source is None or source.run_id != run_id or not source.finished:
-                return False
+                return Settlement.PENDING
             status = final_source_status(source.done, source.failed, source.skipped).value
             if status == source.status:
-                return True
+                return Settlement.WAS_SETTLED
             delta = source_counters(status) - source_counters(source.status)
             reasons = await self._transact(
                 {
@@ -467,7 +468,7 @@ class ProcessingTable:
                 *([] if delta.empty else [self._shard_update(source.job_id, source.shard, delta)]),
             )
             if not reasons:
-                return True
+                return Settlement.SETTLED
         raise TransactionConflict(f"could not settle {bucket}/{key}")
 
     async def source_state(
