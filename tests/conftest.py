@@ -6,6 +6,7 @@ It imports neither moto nor cfn-lint nor the CLI, so the pure unit tests need ne
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,13 @@ def powertools_environment(template: Path = TEMPLATE) -> dict[str, str]:
 # the template before any test module imports the package.
 for _name, _value in powertools_environment().items():
     os.environ.setdefault(_name, _value)
+
+
+def pytest_configure() -> None:
+    """Ctrl+C as a terminal gives it: the tests that press it (in this process, or in a
+    command they start) expect SIGINT's default disposition. A suite started with SIGINT
+    ignored (a shell script's background job) would otherwise pass that on to every command
+    it starts, which then rightly ignores Ctrl+C; tests/unit/test_interrupts.py covers that
+    case on purpose."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

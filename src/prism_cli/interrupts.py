@@ -9,6 +9,9 @@ delivers Ctrl+C through the running event loop. ``prism run`` also makes and clo
 stack outside the loop, so it holds one ``with Interrupts(...)`` for the whole run and
 enters it again (``async with``) for the job: outside the loop the first Ctrl+C asks for a
 clean stop (:meth:`Interrupts.pending`) and the next one aborts (KeyboardInterrupt).
+
+A command started with SIGINT ignored (a background job of a shell script, ``nohup``)
+keeps ignoring it, as Python itself and asyncio do: the script's Ctrl+C is not for it.
 """
 
 from __future__ import annotations
@@ -47,16 +50,22 @@ def signal_handlers(
     handler: Callable[[int, FrameType | None], Any], *signals: signal.Signals
 ) -> Iterator[None]:
     """``handler`` for ``signals`` for the duration, the previous handlers back after. Only
-    the main thread may set one: elsewhere this does nothing."""
+    the main thread may set one: elsewhere this does nothing. A signal the process was
+    told to ignore stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    previous = {sig: signal.signal(sig, handler) for sig in signals if not ignored(sig)}
     try:
         yield
     finally:
         for sig, handler_before in previous.items():
             signal.signal(sig, handler_before)
+
+
+def ignored(sig: signal.Signals) -> bool:
+    """Whether ``sig`` is ignored (``SIG_IGN``), as a process started so inherits it."""
+    return signal.getsignal(sig) is signal.SIG_IGN
 
 
 class Interrupts:
@@ -81,7 +90,7 @@ class Interrupts:
 
     async def __aenter__(self) -> Interrupts:
         self._task = asyncio.current_task()
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and not ignored(signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows
                 self._before_loop = signal.getsignal(signal.SIGINT)
                 asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._on_interrupt)

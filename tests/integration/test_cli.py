@@ -389,3 +389,24 @@ def test_ctrl_c_stops_cleanly_and_writes_a_partial_log(tmp_path: Path) -> None:
     assert log["interrupted"] is True
     assert log["finished_at"]
     assert "interrupted" in stdout
+
+
+@needs_handlers
+def test_a_run_started_with_ctrl_c_ignored_is_not_stopped_by_it(tmp_path: Path) -> None:
+    # A shell script's background job inherits SIGINT ignored: the Ctrl+C that stops the
+    # script is not for the job, which Python and asyncio respect, and so does prism.
+    out = tmp_path / "demo"
+    process = start_prism("demo", "--out", out, ignoring_sigint=True)
+    deadline = time.monotonic() + 60
+    while not (out / "functions.log").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 0, stderr
+    assert "Stopping" not in stdout
+    log = read_log(out)
+    assert log["interrupted"] is False
+    # The whole sample set, as test_demo has it.
+    assert len(log["successful"]) == 7 and len(log["failed"]) == 1

@@ -32,10 +32,16 @@ def prism(
     )
 
 
-def start_prism(*args: str | Path, cwd: Path | None = None) -> subprocess.Popen[str]:
-    """Start ``prism args`` (nothing on its stdin, its stdout and stderr piped)."""
+def start_prism(
+    *args: str | Path, cwd: Path | None = None, ignoring_sigint: bool = False
+) -> subprocess.Popen[str]:
+    """Start ``prism args`` (nothing on its stdin, its stdout and stderr piped);
+    ``ignoring_sigint``: with SIGINT ignored, as a shell script starts a background job."""
+    command = [*PRISM, *map(str, args)]
+    if ignoring_sigint:
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     return subprocess.Popen(
-        [*PRISM, *map(str, args)],
+        command,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
