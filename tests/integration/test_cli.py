@@ -371,10 +371,10 @@ def test_demo(tmp_path: Path) -> None:
     assert rotated and all(height > width for width, height in rotated.values())
 
 
-@needs_handlers
-def test_ctrl_c_stops_cleanly_and_writes_a_partial_log(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    process = start_prism("demo", "--out", out)
+def demo_sent_ctrl_c(out: Path, *, ignoring_sigint: bool = False) -> tuple[int, str, str]:
+    """Start ``prism demo --out out``, send it SIGINT once it is under way, and let it end:
+    its exit status, stdout and stderr."""
+    process = start_prism("demo", "--out", out, ignoring_sigint=ignoring_sigint)
     deadline = time.monotonic() + 60
     # The function log is opened once the interrupt handler is in place.
     while not (out / "functions.log").exists() and time.monotonic() < deadline:
@@ -382,8 +382,15 @@ def test_ctrl_c_stops_cleanly_and_writes_a_partial_log(tmp_path: Path) -> None:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
+    return process.returncode, stdout, stderr
 
-    assert process.returncode == 130, stderr
+
+@needs_handlers
+def test_ctrl_c_stops_cleanly_and_writes_a_partial_log(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    returncode, stdout, stderr = demo_sent_ctrl_c(out)
+
+    assert returncode == 130, stderr
     assert "Traceback" not in stderr
     log = read_log(out)
     assert log["interrupted"] is True
@@ -396,15 +403,9 @@ def test_a_run_started_with_ctrl_c_ignored_is_not_stopped_by_it(tmp_path: Path) 
     # A shell script's background job inherits SIGINT ignored: the Ctrl+C that stops the
     # script is not for the job, which Python and asyncio respect, and so does prism.
     out = tmp_path / "demo"
-    process = start_prism("demo", "--out", out, ignoring_sigint=True)
-    deadline = time.monotonic() + 60
-    while not (out / "functions.log").exists() and time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    returncode, stdout, stderr = demo_sent_ctrl_c(out, ignoring_sigint=True)
 
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert "Stopping" not in stdout
     log = read_log(out)
     assert log["interrupted"] is False
