@@ -60,7 +60,7 @@ def _conditional_copy(copy: Callable[..., Any]) -> Callable[..., Any]:
     def copy_object(response: Any) -> Any:
         from urllib.parse import unquote, urlparse
 
-        from moto.s3.exceptions import PreconditionFailed
+        from moto.s3.exceptions import MissingKey, PreconditionFailed
 
         def bare(etag: str) -> str:
             return etag.replace('"', "")
@@ -77,7 +77,9 @@ def _conditional_copy(copy: Callable[..., Any]) -> Callable[..., Any]:
                 raise PreconditionFailed("x-amz-copy-source-If-Match")
         destination = response.backend.get_object(response.bucket_name, response.parse_key_name())
         if_match, if_none_match = headers.get("If-Match"), headers.get("If-None-Match")
-        if if_match and (destination is None or bare(destination.etag) != bare(if_match)):
+        if if_match and destination is None:
+            raise MissingKey  # 404, as S3 (and moto's own PutObject) answer If-Match
+        if if_match and bare(destination.etag) != bare(if_match):
             raise PreconditionFailed("If-Match")
         if if_none_match == "*" and destination is not None:
             raise PreconditionFailed("If-None-Match")

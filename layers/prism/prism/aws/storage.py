@@ -16,6 +16,8 @@ _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket", "NoS
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
 # A conditional write that lost a race: S3 answers 412, or 409 when two overlap.
 _RACE_CODES = _CHANGED_CODES | {"ConditionalRequestConflict", "409"}
+# ... or 404 to an ``If-Match`` write when the object read has been deleted since.
+_GONE_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 WRITE_ATTEMPTS = 8
 
 # Output object metadata: the run that wrote it, and that run's place among the key's runs.
@@ -197,9 +199,11 @@ class ObjectStore:
             try:
                 return WriteResult.WRITTEN, await write(condition)
             except ClientError as exc:
-                if error_code(exc) not in _RACE_CODES:
+                code = error_code(exc)
+                removed = existing is not None and code in _GONE_CODES
+                if code not in _RACE_CODES and not removed:
                     raise
-            # Another run wrote meanwhile (or a copy's source changed): look again.
+            # Another run wrote or removed meanwhile (or a copy's source changed): look again.
             if still_possible is not None and not await still_possible():
                 return None
         raise TransientError(f"s3://{bucket}/{key} kept changing while being written")
