@@ -148,6 +148,15 @@ def test_function_output_goes_to_the_log_not_the_terminal(tmp_path: Path, quiet:
     emf = [line for line in function_log.splitlines() if line.startswith('{"_aws"')]
     assert emf and all(json.loads(line)["_aws"] for line in emf)  # whole EMF lines
     assert "RenderDurationByVariant" in function_log  # the per-variant metric, printed at once
+    # Each line names the function that logged it, though both run at once in one process.
+    functions_by_message: dict[str, set[str]] = {}
+    for line in function_log.splitlines():
+        if line.startswith('{"level"'):
+            logged = json.loads(line)
+            function = logged["function_name"].rsplit("-", 1)[-1]  # prism-local-WorkerFunction
+            functions_by_message.setdefault(logged["message"], set()).add(function)
+    assert functions_by_message["Fanned out upload"] == {"FanoutFunction"}, functions_by_message
+    assert functions_by_message["Source rejected"] == {"WorkerFunction"}, functions_by_message
     summary = "4 files successful, 0 files partial, 1 file failed, 0 files skipped;"
     assert summary in terminal.plain
     if quiet:

@@ -18,7 +18,8 @@ the handlers' per-loop clients and their connections are opened once per instanc
 invocation. ``LAMBDA_TASK_ROOT`` is set while handlers are imported and instances run, as
 it is in Lambda: it is what makes Powertools' async batch processor reuse the thread's loop
 (without it, Powertools calls ``asyncio.run`` per invocation). The loop is shut down, and
-the clients closed, when the instance stops.
+the clients closed, when the instance stops. Each instance logs with its own invocation's
+Lambda context, as a process of its own would (``log_context``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from prism.messages import SQS_BATCH_LIMIT, sqs_batches
 from prism.settings import current_settings
+from prism_cli.local.log_context import log_context_per_instance
 from prism_cli.local.moto_sqs import wake_receivers
 from prism_cli.local.template import FunctionSpec, QueueSpec, SqsEventSource, StackTemplate
 from prism_cli.sqs_batches import receipt_entries
@@ -113,6 +115,7 @@ def load_handler(path: Path | str, function: str = "handler") -> Handler:
     handler = getattr(module, function, None)
     if not callable(handler):
         raise ImportError(f"{path} has no callable {function!r}")
+    log_context_per_instance()  # instances are threads here, not processes
     return handler  # type: ignore[no-any-return]
 
 
