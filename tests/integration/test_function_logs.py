@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from integration.test_ordering import invoke_worker_in_thread
 from prism.aws.storage import ObjectStore
-from prism_cli.local.lambda_emulator import FakeLambdaContext, load_function_handler, sqs_event
+from prism_cli.local.lambda_emulator import FakeLambdaContext
 from prism_cli.local.stack import LocalStack
 from support.images import image_bytes
 from support.logs import logged_lines
@@ -48,15 +49,9 @@ def test_a_fan_out_during_a_worker_invocation_leaves_the_worker_its_own_context(
         return await read(store, bucket, key, **kwargs)
 
     monkeypatch.setattr(ObjectStore, "read", held_read)
-    worker = local_stack.template.function("WorkerFunction")
-    handler = load_function_handler(worker)
-    event = sqs_event(
-        drain(local_stack, "VariantsQueue"),
-        local_stack.template.queue("VariantsQueue").arn,
-        "us-east-1",
-    )
-    context = FakeLambdaContext.for_function(worker)
-    invocation = threading.Thread(target=handler, args=(event, context), daemon=True)
+    tasks = drain(local_stack, "VariantsQueue")
+    context = FakeLambdaContext.for_function(local_stack.template.function("WorkerFunction"))
+    invocation = invoke_worker_in_thread(local_stack, tasks, context)
 
     with logged_lines() as lines:
         invocation.start()
@@ -74,4 +69,4 @@ def test_a_fan_out_during_a_worker_invocation_leaves_the_worker_its_own_context(
     (published,) = logged["Events published"]  # the worker's, after the fan-out's lines
     assert published["function_name"] == context.function_name
     assert published["function_request_id"] == context.aws_request_id
-    assert published["correlation_id"] == event["Records"][0]["messageId"]
+    assert published["correlation_id"] == tasks[0]["MessageId"]

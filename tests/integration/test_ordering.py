@@ -167,14 +167,18 @@ class HeldWrite:
         monkeypatch.setattr(ObjectStore, "write_in_order", write_in_order)
 
 
-def invoke_worker_in_thread(stack: LocalStack, messages: list[MessageTypeDef]) -> threading.Thread:
+def invoke_worker_in_thread(
+    stack: LocalStack,
+    messages: list[MessageTypeDef],
+    context: FakeLambdaContext | None = None,
+) -> threading.Thread:
+    """A thread (not started) invoking the worker with ``messages``, as Lambda would, in
+    ``context`` (a fresh one if None)."""
     worker = stack.template.function("WorkerFunction")
     handler = load_function_handler(worker)
     event = sqs_event(messages, stack.template.queue("VariantsQueue").arn, "us-east-1")
-    thread = threading.Thread(
-        target=handler, args=(event, FakeLambdaContext.for_function(worker)), daemon=True
-    )
-    return thread
+    context = context or FakeLambdaContext.for_function(worker)
+    return threading.Thread(target=handler, args=(event, context), daemon=True)
 
 
 @pytest.mark.parametrize("existing_output", [False, True], ids=["new-key", "replacing"])

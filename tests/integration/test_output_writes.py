@@ -17,7 +17,6 @@ from prism_cli.local.stack import LocalStack
 pytestmark = pytest.mark.integration
 
 KEY = "photo_web.webp"
-EARLIER_OUTPUT = b"run 1's output"
 
 
 class ChangedAfterRead(ObjectStore):
@@ -37,13 +36,28 @@ class ChangedAfterRead(ObjectStore):
         return seen
 
 
-def put_earlier_output(stack: LocalStack, bucket: str) -> None:
+def put_output(stack: LocalStack, bucket: str, run: int, body: bytes) -> None:
+    """``body`` at the key as run ``run`` (also its order) writes an output."""
     stack.clients.s3.put_object(
         Bucket=bucket,
         Key=KEY,
-        Body=EARLIER_OUTPUT,
-        Metadata={RUN_METADATA_KEY: "run-1", RUN_ORDER_METADATA_KEY: "1"},
+        Body=body,
+        Metadata={RUN_METADATA_KEY: f"run-{run}", RUN_ORDER_METADATA_KEY: str(run)},
     )
+
+
+def write_as_run_two(bucket: str, meanwhile: Callable[[], None]) -> tuple[WriteResult, str | None]:
+    """Run 2 writes its output at the key, ``meanwhile`` happening just after its read."""
+
+    async def write() -> tuple[WriteResult, str | None]:
+        async with open_clients() as clients:
+            store = ChangedAfterRead(clients.s3, KEY, meanwhile)
+            return await store.write_in_order(
+                bucket, KEY, b"run 2's output", content_type="image/webp",
+                run_id="run-2", order=2, metadata={},
+            )  # fmt: skip
+
+    return asyncio.run(write())
 
 
 def written_by(stack: LocalStack, bucket: str) -> tuple[bytes, dict[str, str]]:
@@ -57,20 +71,12 @@ def test_an_output_removed_between_the_read_and_the_write_is_written(
     """Run 1 renders, finds itself superseded and removes its output just after run 2 has
     read it: run 2's ``If-Match`` write meets no object (S3's 404) and writes again."""
     bucket = local_stack.bucket_name("OutputBucket")
-    put_earlier_output(local_stack, bucket)
+    put_output(local_stack, bucket, 1, b"run 1's output")
 
     def remove() -> None:
         local_stack.clients.s3.delete_object(Bucket=bucket, Key=KEY)
 
-    async def write() -> tuple[WriteResult, str | None]:
-        async with open_clients() as clients:
-            store = ChangedAfterRead(clients.s3, KEY, remove)
-            return await store.write_in_order(
-                bucket, KEY, b"run 2's output", content_type="image/webp",
-                run_id="run-2", order=2, metadata={},
-            )  # fmt: skip
-
-    result, etag = asyncio.run(write())
+    result, etag = write_as_run_two(bucket, remove)
 
     assert result is WriteResult.WRITTEN and etag
     body, metadata = written_by(local_stack, bucket)
@@ -85,7 +91,7 @@ def test_a_copy_whose_destination_is_removed_after_the_read_copies_or_says_it_ca
     """The same interleaving for a server-side copy: written if its source is still there,
     and None (render instead) if the source went too."""
     bucket = local_stack.bucket_name("OutputBucket")
-    put_earlier_output(local_stack, bucket)
+    put_output(local_stack, bucket, 1, b"run 1's output")
     source = local_stack.clients.s3.put_object(
         Bucket=bucket, Key="other_web.webp", Body=b"identical render"
     )
@@ -120,23 +126,10 @@ def test_a_later_run_written_between_the_read_and_the_write_is_kept(
     """Run 3 writes just after run 2 has read run 1's output: run 2's ``If-Match`` fails,
     it reads again, finds the later run and writes nothing."""
     bucket = local_stack.bucket_name("OutputBucket")
-    put_earlier_output(local_stack, bucket)
+    put_output(local_stack, bucket, 1, b"run 1's output")
 
     def later_run_writes() -> None:
-        local_stack.clients.s3.put_object(
-            Bucket=bucket,
-            Key=KEY,
-            Body=b"run 3's output",
-            Metadata={RUN_METADATA_KEY: "run-3", RUN_ORDER_METADATA_KEY: "3"},
-        )
+        put_output(local_stack, bucket, 3, b"run 3's output")
 
-    async def write() -> tuple[WriteResult, str | None]:
-        async with open_clients() as clients:
-            store = ChangedAfterRead(clients.s3, KEY, later_run_writes)
-            return await store.write_in_order(
-                bucket, KEY, b"run 2's output", content_type="image/webp",
-                run_id="run-2", order=2, metadata={},
-            )  # fmt: skip
-
-    assert asyncio.run(write()) == (WriteResult.NEWER_EXISTS, None)
+    assert write_as_run_two(bucket, later_run_writes) == (WriteResult.NEWER_EXISTS, None)
     assert written_by(local_stack, bucket)[0] == b"run 3's output"

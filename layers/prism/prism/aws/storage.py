@@ -12,12 +12,11 @@ from prism.errors import PermanentError, Reason, TransientError
 from prism.keys import bare_etag
 from prism.ports import ObjectHead, Vet, WriteResult
 
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket", "NoSuchVersion"})
+_NO_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_MISSING_CODES = _NO_KEY_CODES | {"NoSuchBucket", "NoSuchVersion"}
 _CHANGED_CODES = frozenset({"PreconditionFailed", "412"})
 # A conditional write that lost a race: S3 answers 412, or 409 when two overlap.
 _RACE_CODES = _CHANGED_CODES | {"ConditionalRequestConflict", "409"}
-# ... or 404 to an ``If-Match`` write when the object read has been deleted since.
-_GONE_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 WRITE_ATTEMPTS = 8
 
 # Output object metadata: the run that wrote it, and that run's place among the key's runs.
@@ -200,7 +199,8 @@ class ObjectStore:
                 return WriteResult.WRITTEN, await write(condition)
             except ClientError as exc:
                 code = error_code(exc)
-                removed = existing is not None and code in _GONE_CODES
+                # S3 answers an ``If-Match`` write with 404 if the object read has gone since.
+                removed = existing is not None and code in _NO_KEY_CODES
                 if code not in _RACE_CODES and not removed:
                     raise
             # Another run wrote or removed meanwhile (or a copy's source changed): look again.
