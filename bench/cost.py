@@ -1,6 +1,7 @@
 """AWS requests per upload, counted on the local stack, and the cost per million uploads.
 
     .venv/bin/python bench/cost.py [--uploads 30] [--bench-json OUT_OF_RUN_PY] [--json OUT]
+                                   [--function-log FILE]
 
 Runs ``--uploads`` generated photos through the real handlers on the local moto stack (the
 built-in pipeline: 3 variants) and counts every call the functions make, by service and
@@ -8,7 +9,9 @@ operation (a ``before-parameter-build`` hook on the functions' aioboto3 session)
 the imaging time per upload (``bench/run.py --json``'s prism-2t geomean, or a quick
 measurement here) and the unit prices below, it prints the cost per million uploads at
 arm64 prices and the worker memory with the lowest cost per upload that still holds the
-heaviest accepted input. Every price is us-east-1, on-demand, as published by AWS:
+heaviest accepted input. The handlers' own logs go to ``--function-log``
+(``bench/results/cost_functions.log``), not to the report. Every price is us-east-1,
+on-demand, as published by AWS:
 - Lambda (aws.amazon.com/lambda/pricing): arm64 $0.0000133334 per GB-s, $0.20 per million
   requests;
 - DynamoDB on-demand (aws.amazon.com/dynamodb/pricing/on-demand, after the November 2024
@@ -41,6 +44,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 import prism.aws.clients
+from prism_cli.local.function_log import function_output_to
 from prism_cli.local.lambda_emulator import emulators_for, run_until_idle
 from prism_cli.local.stack import LocalStack
 from prism_cli.local.template import find_template
@@ -124,11 +128,13 @@ def photo(index: int) -> bytes:
     return buffer.getvalue()
 
 
-def count_requests(uploads: int) -> tuple[CallCounter, float]:
+def count_requests(uploads: int, function_log: Path) -> tuple[CallCounter, float]:
     counter = CallCounter()
     prism.aws.clients._session._session.register("before-parameter-build", counter)
     started = time.monotonic()
-    with LocalStack(find_template()) as stack:
+    function_log.parent.mkdir(parents=True, exist_ok=True)
+    # The handlers' logs and metrics go to a file, as in `prism run`: not into the report.
+    with function_output_to(function_log), LocalStack(find_template()) as stack:
         bucket = stack.bucket_name("InputBucket")
         for index in range(uploads):
             stack.clients.s3.put_object(
@@ -245,9 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=30)
     parser.add_argument("--bench-json", type=Path, help="bench/run.py --json output")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
+    parser.add_argument(
+        "--function-log",
+        type=Path,
+        default=Path(__file__).parent / "results" / "cost_functions.log",
+        help="where the handlers' logs go (appended)",
+    )
     args = parser.parse_args(argv)
-    counter, wall = count_requests(args.uploads)
-    print(f"(local run of {args.uploads} uploads: {wall:.1f} s)\n")
+    counter, wall = count_requests(args.uploads, args.function_log)
+    print(f"(local run of {args.uploads} uploads: {wall:.1f} s; the functions' log is in", end=" ")
+    print(f"{args.function_log})\n")
     result = report(counter, args.uploads, imaging_ms(args.bench_json))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
