@@ -95,6 +95,7 @@ demo: venv
 bench: venv
 	@mkdir -p bench/results
 	$(BIN)/python bench/run.py --corpus $(BENCH_CORPUS) --json bench/results/run.json
+	$(BIN)/python bench/ceiling.py --corpus $(BENCH_CORPUS) --json bench/results/ceiling.json
 	$(BIN)/python bench/memory.py --corpus $(BENCH_CORPUS)
 	$(BIN)/python bench/cost.py --bench-json bench/results/run.json
 	$(BIN)/python scripts/imaging_run.py --corpus $(BENCH_CORPUS) --threads 2 --compare \

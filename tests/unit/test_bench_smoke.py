@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 def bench() -> dict[str, ModuleType]:
     # bench/ holds scripts, not a package: they import each other as top-level modules.
     sys.path.append(str(BENCH))
-    names = ("workloads", "quality", "run", "memory")
+    names = ("workloads", "quality", "run", "memory", "ceiling")
     return {name: importlib.import_module(name) for name in names}
 
 
@@ -138,6 +138,33 @@ def test_run_says_so_and_still_runs_without_pyvips(
 
     assert "pyvips is not installed" in capsys.readouterr().out
     assert "pyvips" not in json.loads(out.read_text())["photos"][0]["ms"]
+
+
+def test_ceiling_times_the_floor_against_the_anchors(
+    bench: dict[str, ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tiny.jpg").write_bytes(jpeg_64())
+    out = tmp_path / "ceiling.json"
+
+    assert (
+        bench["ceiling"].main(["--corpus", str(tmp_path), "--repeat", "1", "--json", str(out)]) == 0
+    )
+
+    (row,) = json.loads(out.read_text())["photos"]
+    assert row["photo"] == "tiny.jpg"
+    assert {"textbook", "prism", "floor", "floor_textbook_encoders"} <= set(row["ms"])
+    assert all(ms > 0 for ms in row["ms"].values())
+    printed = capsys.readouterr().out
+    assert "| tiny.jpg |" in printed and "| **geomean** |" in printed
+    assert "textbook / floor" in printed
+
+
+def test_the_floor_encodes_what_prism_renders(bench: dict[str, ModuleType]) -> None:
+    workloads, data = bench["workloads"], jpeg_64()
+    floor = bench["ceiling"].floor_job(data, workloads.VARIANTS)()
+    assert floor == workloads.prism_sequential(data)  # the same bytes: only the resize is free
+    plain = bench["ceiling"].floor_job(data, workloads.VARIANTS, optimize=False)()
+    assert formats_and_sizes(plain) == formats_and_sizes(floor)
 
 
 def test_run_skips_without_a_corpus(
