@@ -16,22 +16,27 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import json
-import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import quality
-from PIL import Image
-from run import DEFAULT_CORPUS, NO_PYVIPS, Outputs, cpu_seconds, find_photos, geomean, timed_rounds
+from run import (
+    DEFAULT_CORPUS,
+    NO_PYVIPS,
+    MachineLoad,
+    Outputs,
+    find_photos,
+    geomean,
+    load_clause,
+    timed_rounds,
+)
 from workloads import VARIANTS, decode, prism_sequential, pyvips, pyvips_decode_once, textbook
 
 from prism.config import Variant
-from prism.imaging.encode import encode, flatten
+from prism.imaging.encode import encode
 
 
 def floor_job(
@@ -42,27 +47,18 @@ def floor_job(
 
     def work() -> Outputs:
         decode(data, variants)
-        if optimize:
-            return [
-                encode(image, v.format, v.quality, effort=v.effort)
-                for image, v in zip(finished, variants, strict=True)
-            ]
-        return [_plain(image, v) for image, v in zip(finished, variants, strict=True)]
+        if not optimize:  # the textbook script's save: Pillow's defaults at each quality
+            return quality.saved_as_textbook(finished, variants)
+        return [
+            encode(image, v.format, v.quality, effort=v.effort)
+            for image, v in zip(finished, variants, strict=True)
+        ]
 
     return work
 
 
-def _plain(image: Image.Image, variant: Variant) -> bytes:
-    """The textbook script's save: Pillow's defaults at the variant's quality."""
-    buffer = io.BytesIO()
-    working = flatten(image) if variant.format == "JPEG" else image
-    working.save(buffer, variant.format, quality=variant.quality)
-    return buffer.getvalue()
-
-
 def measure(photos: list[Path], repeat: int) -> dict[str, Any]:
-    started, (machine_before, own_before) = time.perf_counter(), cpu_seconds()
-    load_before = os.getloadavg()[0]
+    load = MachineLoad()
     rows: list[dict[str, Any]] = []
     for photo in photos:
         data = photo.read_bytes()
@@ -76,16 +72,12 @@ def measure(photos: list[Path], repeat: int) -> dict[str, Any]:
             jobs["pyvips"] = functools.partial(pyvips_decode_once, data)
         ms, _ = timed_rounds(jobs, repeat)
         rows.append({"photo": photo.name, "ms": ms})
-    elapsed = time.perf_counter() - started
-    machine_after, own_after = cpu_seconds()
-    others = max(0.0, (machine_after - machine_before) - (own_after - own_before))
+    load_figures = load.figures()
     jobs_measured = list(rows[0]["ms"])
     return {
         "photos": rows,
         "geomean_ms": {job: geomean([row["ms"][job] for row in rows]) for job in jobs_measured},
-        "seconds": elapsed,
-        "other_processes_cpu_seconds": others,
-        "loadavg_1min_before_after": [load_before, os.getloadavg()[0]],
+        **load_figures,
     }
 
 
@@ -117,12 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         print(NO_PYVIPS, flush=True)
     result = measure(photos, max(1, args.repeat))
     print(table(result))
-    load = result["loadavg_1min_before_after"]
     print(
-        f"Single thread, median of {args.repeat} interleaved rounds after a warm-up. Machine "
-        f"load: other processes used {result['other_processes_cpu_seconds']:.1f} CPU-s during "
-        f"the {result['seconds']:.0f} s run (1-min load average {load[0]:.2f} before, "
-        f"{load[1]:.2f} after)."
+        f"Single thread, median of {args.repeat} interleaved rounds after a warm-up. "
+        + load_clause(result)
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     counter, wall = count_requests(args.uploads, args.function_log)
-    print(f"(local run of {args.uploads} uploads: {wall:.1f} s; the functions' log is in", end=" ")
-    print(f"{args.function_log})\n")
+    where = f"the functions' log is in {args.function_log}"
+    print(f"(local run of {args.uploads} uploads: {wall:.1f} s; {where})\n")
     result = report(counter, args.uploads, imaging_ms(args.bench_json))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

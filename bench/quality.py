@@ -108,7 +108,9 @@ def tiled_photo(texture: Path, size: tuple[int, int] = (8000, 6000)) -> bytes:
     return buffer.getvalue()
 
 
-def _encoded(images: Sequence[Image.Image], variants: Sequence[Variant]) -> list[bytes]:
+def saved_as_textbook(images: Sequence[Image.Image], variants: Sequence[Variant]) -> list[bytes]:
+    """Each picture saved as the textbook script saves: Pillow's defaults at the variant's
+    quality (JPEGs flattened onto white)."""
     outputs = []
     for image, variant in zip(images, variants, strict=True):
         buffer = io.BytesIO()
@@ -141,7 +143,7 @@ def measure(uploads: dict[str, bytes]) -> list[dict[str, Any]]:
         expected = reference(data, VARIANTS)
         results = {approach: make(data, VARIANTS) for approach, make in pixels.items()}
         encoded = {approach: _decoded(make(data)) for approach, make in encoders.items()}
-        floor = _decoded(_encoded(expected, VARIANTS))
+        floor = _decoded(saved_as_textbook(expected, VARIANTS))
         for index, variant in enumerate(VARIANTS):
             row: dict[str, Any] = {
                 "photo": name,

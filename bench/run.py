@@ -143,13 +143,44 @@ def cpu_seconds() -> tuple[float, float]:
     return machine, own.ru_utime + own.ru_stime
 
 
+class MachineLoad:
+    """What else ran during a measurement, from its start to :meth:`figures`: other work
+    on the machine skews absolute times more than ratios, so each report says how much."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+        self._machine, self._own = cpu_seconds()
+        self._load = os.getloadavg()[0]
+
+    def figures(self) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self._started
+        machine, own = cpu_seconds()
+        others = max(0.0, (machine - self._machine) - (own - self._own))
+        return {
+            "seconds": elapsed,
+            "other_processes_cpu_seconds": others,
+            "other_processes_busy_cpus": others / elapsed if elapsed else 0.0,
+            "loadavg_1min_before_after": [self._load, os.getloadavg()[0]],
+        }
+
+
+def load_clause(figures: dict[str, Any]) -> str:
+    """:meth:`MachineLoad.figures` as the sentence the reports end with."""
+    before, after = figures["loadavg_1min_before_after"]
+    return (
+        f"Machine load: other processes used {figures['other_processes_cpu_seconds']:.1f} "
+        f"CPU-s during the {figures['seconds']:.0f} s run "
+        f"({figures['other_processes_busy_cpus']:.2f} CPUs busy on average; 1-min load "
+        f"average {before:.2f} before, {after:.2f} after)."
+    )
+
+
 def find_photos(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
 def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None) -> dict[str, Any]:
-    started, (machine_before, own_before) = time.perf_counter(), cpu_seconds()
-    load_before = os.getloadavg()
+    load = MachineLoad()
     uploads = {photo.name: photo.read_bytes() for photo in photos}
     rows: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -165,10 +196,7 @@ def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None)
                 },
                 repeat,
             )
-    elapsed, (machine_after, own_after) = time.perf_counter(), cpu_seconds()
-    elapsed -= started
-    # Other work on the machine skews absolute times more than ratios: say how much ran.
-    others = max(0.0, (machine_after - machine_before) - (own_after - own_before))
+    load_figures = load.figures()
     jobs = list(rows[0]["ms"])
     pairs = ratio_pairs(jobs, threads, effort)
     for row in rows:
@@ -189,10 +217,7 @@ def benchmark(photos: list[Path], repeat: int, threads: int, effort: int | None)
             "python": platform.python_version(),
             "pillow": PIL.__version__,
             "pyvips": pyvips_version(),
-            "seconds": elapsed,
-            "other_processes_cpu_seconds": others,
-            "other_processes_busy_cpus": others / elapsed if elapsed else 0.0,
-            "loadavg_1min_before_after": [load_before[0], os.getloadavg()[0]],
+            **load_figures,
         },
         "repeat": repeat,
         "threads": threads,
@@ -293,14 +318,10 @@ def report(result: dict[str, Any]) -> str:
     )
     if pyvips() is None:
         lines.append(NO_PYVIPS)
-    load = machine["loadavg_1min_before_after"]
     lines.append(
         f"Median of {result['repeat']} interleaved rounds after a warm-up; {machine['cpus']} "
         f"CPUs, Python {machine['python']}, Pillow {machine['pillow']}"
-        f"{', ' + machine['pyvips'] if machine['pyvips'] else ''}. Machine load: other "
-        f"processes used {machine['other_processes_cpu_seconds']:.1f} CPU-s during the "
-        f"{machine['seconds']:.0f} s run ({machine['other_processes_busy_cpus']:.2f} CPUs "
-        f"busy on average; 1-min load average {load[0]:.2f} before, {load[1]:.2f} after)."
+        f"{', ' + machine['pyvips'] if machine['pyvips'] else ''}. {load_clause(machine)}"
     )
     return "\n".join(lines)
 
